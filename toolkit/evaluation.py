@@ -1,0 +1,155 @@
+"""Held-out scoring: batched, length-sorted prediction, for `toolkit run` and `toolkit eval`."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+
+def predict_logits(
+    model: Any, tokenized: Any, collator: Any, batch_size: int, precision: str
+) -> np.ndarray:
+    """Logits for every row, in the dataset's order.
+
+    Rows are sorted by length before batching, so each batch pads to nearly its own length;
+    that is most of the speed-up over `Trainer.predict` on short, varied texts.
+    """
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    lengths = [len(ids) for ids in tokenized["input_ids"]]
+    order = np.argsort(lengths, kind="stable")[::-1]  # longest first: fail fast on memory
+    inputs = set(getattr(collator.tokenizer, "model_input_names", ())) or {
+        "input_ids",
+        "attention_mask",
+    }
+    features = tokenized.select_columns([c for c in tokenized.column_names if c in inputs])
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    outputs: list[np.ndarray] = [None] * len(order)  # type: ignore[list-item]
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size].tolist()
+            batch = collator([features[i] for i in rows])
+            batch = {key: value.to(device) for key, value in batch.items()}
+            autocast = (
+                torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+            )
+            with autocast:
+                logits = model(**batch).logits
+            for row, values in zip(rows, logits.float().cpu().numpy()):
+                outputs[row] = values
+    return np.stack(outputs)
+
+
+def score_split(
+    task: Any, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
+) -> tuple[dict, list]:
+    """Metrics and per-row prediction records for one held-out split."""
+    collator = task.collator(loaded.tokenizer)
+    logits = predict_logits(loaded.model, tokenized, collator, batch_size, precision)
+    labels = np.asarray(tokenized["labels"])
+    return task.score(logits, labels), task.postprocess(logits, table)
+
+
+def score_splits(
+    task: Any,
+    loaded: Any,
+    splits: Any,
+    tokenized: dict,
+    names: list[str],
+    precision: str,
+    args: Any,
+) -> dict[str, tuple[dict, list]]:
+    """Score each named held-out split after training (on the main process only)."""
+    if not args.should_save:
+        return {}
+    return {
+        name: score_split(
+            task,
+            loaded,
+            getattr(splits, name),
+            tokenized[name],
+            args.per_device_eval_batch_size,
+            precision,
+        )
+        for name in names
+    }
+
+
+def locate_model(target: Path, recipe_path: str | None) -> tuple[Path, Path]:
+    """(model dir, recipe file) for a run directory, or a model directory plus `--recipe`."""
+    if not target.exists():
+        raise ToolkitError(f"{target}: no such run or model directory")
+    model_dir = target / "model" if (target / "model" / "config.json").is_file() else target
+    if not (model_dir / "config.json").is_file():
+        raise ToolkitError(f"{target}: no model found (expected {target}/model/config.json)")
+    recipe_file = Path(recipe_path) if recipe_path else target / "recipe.yaml"
+    if not recipe_file.is_file():
+        raise ToolkitError(
+            f"{recipe_file}: recipe not found; pass --recipe for a bare model directory"
+        )
+    return model_dir, recipe_file
+
+
+def held_out_table(target: Path, split: str, data_file: str | None) -> Any:
+    """The rows to score: a file given with --data, else the split recorded by the run."""
+    from toolkit.data import load_table
+
+    if data_file is not None:
+        return load_table(data_file, "--data")
+    recorded = target / "splits" / f"{split}.jsonl"
+    if not recorded.is_file():
+        raise ToolkitError(
+            f"{target}: split {split!r} was never recorded (no {recorded}); pass --data"
+        )
+    return load_table(str(recorded), f"split {split}")
+
+
+def evaluate_target(
+    target: Path, split: str, data_file: str | None, recipe_path: str | None, batch_size: int
+) -> tuple[dict, Path]:
+    """`toolkit eval`: score a run (or model + recipe) on a held-out split or file.
+
+    Returns the metrics and the json file they were written to.
+    """
+    from toolkit import report
+    from toolkit.data import require_columns
+    from toolkit.models import load_for_task
+    from toolkit.recipe import load_recipe
+    from toolkit.tasks import get_task
+
+    model_dir, recipe_file = locate_model(target, recipe_path)
+    recipe = load_recipe(recipe_file)
+    task = get_task(recipe.task.name)(recipe)
+    table = held_out_table(target, split, data_file)
+    where = data_file or f"{target}/splits/{split}.jsonl"
+    require_columns(table, task.columns, where)
+    loaded = load_for_task(str(model_dir), task.name, {})
+    task.use_model_labels(loaded.model.config)
+    task.check_labels(table, where)
+    tokenized = table.map(
+        task.preprocess,
+        batched=True,
+        fn_kwargs={"tokenizer": loaded.tokenizer},
+        remove_columns=table.column_names,
+    )
+    precision = "bf16" if _on_cuda(loaded) else "fp32"
+    metrics, records = score_split(task, loaded, table, tokenized, batch_size, precision)
+    name = Path(data_file).stem if data_file else split
+    out_file = report.write_eval(target, name, metrics, records, source=where)
+    return metrics, out_file
+
+
+def _on_cuda(loaded: Any) -> bool:
+    import torch
+
+    if torch.cuda.is_available():
+        loaded.model.to("cuda")
+        return torch.cuda.is_bf16_supported()
+    return False

@@ -1,0 +1,159 @@
+"""Model families, keyed on the checkpoint's `config.model_type`, and loading helpers.
+
+A family says what the architecture is (encoder, decoder, encoder-decoder), which head class
+serves each task, which config keys hold its dropout, which modules LoRA targets, and whether
+the tokenizer needs a pad token added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import ToolkitError
+
+SEQUENCE_CLASSIFICATION = "AutoModelForSequenceClassification"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the toolkit needs to know about one architecture."""
+
+    kind: str  # "encoder" | "decoder" | "encoder-decoder"
+    dropout_keys: tuple[str, ...]
+    lora_targets: tuple[str, ...]
+    needs_pad_token: bool = False
+    heads: dict[str, str] = field(
+        default_factory=lambda: {"classification": SEQUENCE_CLASSIFICATION}
+    )
+
+
+_BERT = Family(
+    "encoder", ("hidden_dropout_prob", "attention_probs_dropout_prob"), ("query", "value")
+)
+_GPT2 = Family("decoder", ("resid_pdrop", "embd_pdrop", "attn_pdrop"), ("c_attn",), True)
+_LLAMA = Family("decoder", ("attention_dropout",), ("q_proj", "v_proj"), True)
+_T5 = Family("encoder-decoder", ("dropout_rate",), ("q", "v"))
+
+FAMILIES: dict[str, Family] = {
+    "bert": _BERT,
+    "roberta": _BERT,
+    "xlm-roberta": _BERT,
+    "electra": _BERT,
+    "distilbert": Family("encoder", ("dropout", "attention_dropout"), ("q_lin", "v_lin")),
+    "gpt2": _GPT2,
+    "gpt_neo": Family(
+        "decoder",
+        ("embed_dropout", "attention_dropout", "resid_dropout"),
+        ("q_proj", "v_proj"),
+        True,
+    ),
+    "llama": _LLAMA,
+    "mistral": _LLAMA,
+    "qwen2": _LLAMA,
+    "t5": _T5,
+    "mt5": _T5,
+    "umt5": _T5,
+}
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    family: Family
+    model_type: str
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def trainable_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+
+def load_config(name: str, revision: str | None = None) -> Any:
+    """AutoConfig for a hub id or local directory, with errors the user can act on."""
+    from transformers import AutoConfig
+
+    looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise ToolkitError(f"model.name: {name!r} not found (no such directory)")
+    try:
+        return AutoConfig.from_pretrained(
+            str(Path(name).expanduser()) if looks_local else name, revision=revision
+        )
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ToolkitError(
+            f"model.name: cannot load {name!r} as a checkpoint ({first}). Give a local directory "
+            "with config.json, or a hub id while online."
+        ) from None
+
+
+def family_of(config: Any, name: str) -> Family:
+    family = FAMILIES.get(config.model_type)
+    if family is None:
+        known = ", ".join(sorted(FAMILIES))
+        raise ToolkitError(
+            f"model.name: {name!r} is a {config.model_type!r} model, which is not a supported "
+            f"family (supported model types: {known})"
+        )
+    return family
+
+
+def load_tokenizer(name: str, family: Family, revision: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+    if tokenizer.pad_token is None and family.needs_pad_token:
+        # GPT-2-style vocabularies have no pad token; reusing EOS is the standard fix and keeps
+        # the vocabulary (and so the embedding matrix) unchanged. Padding is masked anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token is None:
+        raise ToolkitError(f"model.name: the tokenizer of {name!r} has no pad or EOS token")
+    return tokenizer
+
+
+def apply_dropout(config: Any, family: Family, dropout: float | None) -> list[str]:
+    """Set every family dropout key on `config`; returns the keys changed."""
+    if dropout is None:
+        return []
+    changed = [key for key in family.dropout_keys if hasattr(config, key)]
+    for key in changed:
+        setattr(config, key, dropout)
+    return changed
+
+
+def load_for_task(
+    name: str,
+    task: str,
+    config_updates: dict[str, Any],
+    dropout: float | None = None,
+    revision: str | None = None,
+) -> LoadedModel:
+    """Load tokenizer and the task head model of a checkpoint, with family fixes applied."""
+    import transformers
+
+    config = load_config(name, revision)
+    family = family_of(config, name)
+    head = family.heads.get(task)
+    if head is None:
+        raise ToolkitError(f"task.name: {task!r} is not available for {config.model_type!r} models")
+    tokenizer = load_tokenizer(name, family, revision)
+    config.update(config_updates)
+    apply_dropout(config, family, dropout)
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    model_class = getattr(transformers, head)
+    model = model_class.from_pretrained(name, config=config, revision=revision)
+    return LoadedModel(model, tokenizer, family, config.model_type)
+
+
+def freeze_input_embeddings(model: Any) -> int:
+    """Stop gradients into the word embeddings; returns how many parameters were frozen."""
+    weight = model.get_input_embeddings().weight
+    weight.requires_grad_(False)
+    return weight.numel()

@@ -1,0 +1,250 @@
+"""The recipe schema (pydantic v2) and `load_recipe`, which turns YAML plus overrides into a Recipe.
+
+Every section forbids unknown keys, so a misspelt key is an error with a did-you-mean hint
+instead of a setting that silently does nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from toolkit.errors import ToolkitError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(Section):
+    name: str = Field(
+        description="Hub id (e.g. `bert-base-uncased`) or local directory of a BERT-, GPT-2- or "
+        "T5-family checkpoint."
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    freeze_embeddings: bool = Field(
+        False,
+        description="Keep the input word embeddings fixed: fewer trainable parameters and a "
+        "cheaper optimizer step, usually at no cost in accuracy for short fine-tunes.",
+    )
+
+
+class TaskSection(Section):
+    name: str = Field(
+        "classification",
+        description="Task name: `classification` (alias `sentiment`). "
+        "An unknown name lists the known ones.",
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="Label names in id order. Default: sorted distinct labels of the train split.",
+    )
+    max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens.")
+
+
+class DataSection(Section):
+    train: str = Field(
+        description="Training data: a csv/tsv/json/jsonl/parquet file, a `datasets` saved "
+        "directory, or a hub dataset id. Its validation/test splits are used when present."
+    )
+    validation: str | None = Field(None, description="Validation file (else carved out of train).")
+    test: str | None = Field(None, description="Test file (else carved out of train).")
+    hub_config: str | None = Field(None, description="Configuration name of a hub dataset.")
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the label (string or int).")
+    validation_size: float = Field(
+        0.1, gt=0, lt=1, description="Fraction of train held out for validation when no file."
+    )
+    test_size: float = Field(
+        0.1, gt=0, lt=1, description="Fraction of train held out for test when no file."
+    )
+    split_seed: int = Field(42, description="Seed of the held-out split carving.")
+
+
+class EarlyStopping(Section):
+    metric: str = Field(
+        "accuracy", description="Validation metric watched, e.g. accuracy, f1_macro, loss."
+    )
+    patience: int = Field(2, ge=1, description="Evaluations without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as improvement.")
+
+
+class RegularizationSection(Section):
+    dropout: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Dropout for every family-specific dropout key; null keeps the checkpoint's.",
+    )
+    weight_decay: float = Field(
+        0.01, ge=0, description="AdamW weight decay (never on biases and norms)."
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing factor.")
+    max_grad_norm: float | None = Field(
+        1.0, gt=0, description="Gradient clipping norm; null disables."
+    )
+    early_stopping: EarlyStopping | None = Field(None, description="Stop when validation stalls.")
+
+
+class TrainSection(Section):
+    epochs: float = Field(3, gt=0, description="Training epochs.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(32, ge=1, description="Per-device training batch size.")
+    eval_batch_size: int = Field(128, ge=1, description="Per-device evaluation batch size.")
+    gradient_accumulation: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    learning_rate: float = Field(5e-5, gt=0, lt=1, description="Peak learning rate.")
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="Learning-rate schedule."
+    )
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="`auto`: bf16 on GPUs and CPUs with fast bf16 (AMX), fp16 on older GPUs, "
+        "else fp32. T5 is never run in fp16 (it overflows).",
+    )
+    group_by_length: bool = Field(
+        True, description="Batch similar lengths together so dynamic padding wastes little."
+    )
+    seed: int = Field(42, description="Seed for weights init, shuffling and dropout.")
+    eval_every: Literal["epoch", "steps", "no"] = Field("epoch", description="When to evaluate.")
+    eval_steps: int | None = Field(
+        None, gt=0, description="Steps between evaluations (eval_every: steps)."
+    )
+    logging_steps: int = Field(10, ge=1, description="Steps between log records.")
+    save_checkpoints: bool = Field(True, description="Keep checkpoints during training.")
+    save_total_limit: int = Field(
+        1, ge=1, description="Checkpoints kept (the best is always kept)."
+    )
+
+    @model_validator(mode="after")
+    def _steps_need_interval(self) -> TrainSection:
+        if self.eval_every == "steps" and self.eval_steps is None:
+            raise ValueError("eval_every: steps needs train.eval_steps")
+        return self
+
+
+class EvalSection(Section):
+    splits: list[Literal["validation", "test"]] = Field(
+        ["validation", "test"], description="Held-out splits scored at the end of `toolkit run`."
+    )
+
+
+class OutputSection(Section):
+    dir: str = Field(description="Run directory (model, metrics, predictions, splits, logs).")
+
+
+class Recipe(Section):
+    model: ModelSection
+    task: TaskSection = TaskSection()
+    data: DataSection
+    regularization: RegularizationSection = RegularizationSection()
+    train: TrainSection = TrainSection()
+    eval: EvalSection = EvalSection()
+    output: OutputSection
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe YAML, apply `a.b=c` overrides, validate.
+
+    Raises:
+        ToolkitError: with a message naming the file, line or key at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitError(f"{path}: recipe file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ToolkitError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ToolkitError(f"{path}: a recipe must be a mapping of sections (model, data, ...)")
+    for override in overrides or []:
+        apply_override(raw, override)
+    return validate_recipe(raw, source=str(path))
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (so 1, true, null work)."""
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise ToolkitError(f"--set {override!r}: expected KEY=VALUE, e.g. train.epochs=1")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ToolkitError(f"--set {override!r}: {part!r} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def validate_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: {describe_error(err)}" for err in exc.errors()]
+        raise ToolkitError("\n".join(lines[:5])) from None
+
+
+def describe_error(err: dict[str, Any]) -> str:
+    """One line per pydantic error, with a did-you-mean hint for unknown keys."""
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = known_keys(loc[:-1])
+        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        suggestion = f"did you mean '{'.'.join([*loc[:-1], hint[0]])}'?" if hint else ""
+        listing = f"known keys here: {', '.join(known)}"
+        return f"unknown key '{key}'; " + (suggestion or listing)
+    if err["type"] == "missing":
+        return f"missing required key '{key}'"
+    message = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    return f"'{key}': {message}{shown}" if key else f"{message}{shown}"
+
+
+def known_keys(loc: list[str]) -> list[str]:
+    """Field names of the section at `loc` (e.g. ['train'] → TrainSection's fields)."""
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def explain(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) for every setting, for `toolkit validate --explain`."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        nested = [
+            a for a in (annotation, *getattr(annotation, "__args__", ())) if isinstance(a, type)
+        ]
+        section = next((a for a in nested if issubclass(a, BaseModel)), None)
+        if section is not None:
+            rows.extend(explain(section, key + "."))
+            continue
+        default = "required" if field.is_required() else repr(field.default)
+        rows.append((key, default, field.description or ""))
+    return rows

@@ -1,0 +1,254 @@
+"""Everything a run shows and leaves behind: console output, progress, logs, the run directory.
+
+A run is written into a staging directory next to its output directory and moved into place
+only when it has finished, so a failed or interrupted run never leaves a partial or clobbered one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from toolkit.errors import ToolkitError
+
+console = Console(stderr=True)
+RUN_MARKER = "recipe.yaml"
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write over an existing run unless asked to."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ToolkitError(f"output.dir: {out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        what = "a run" if (out_dir / RUN_MARKER).exists() else "files"
+        raise ToolkitError(
+            f"output.dir: {out_dir} already holds {what}; pass --overwrite to replace it"
+        )
+
+
+def staging_dir(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
+def clear_stale(staging: Path) -> None:
+    """Remove what an earlier interrupted run left in the staging directory."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def print_model_banner(name: str, loaded: Any) -> None:
+    total, trainable = loaded.parameter_count, loaded.trainable_count
+    console.print(
+        f"[bold]model[/] {name}: {loaded.model_type} ({loaded.family.kind}), "
+        f"{total / 1e6:.1f}M parameters, {trainable / 1e6:.1f}M trainable"
+    )
+
+
+def print_dry_run(recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: Any) -> None:
+    """What a run would do: resolved recipe, sizes, a tokenized sample, batch and step counts."""
+    console.print("[bold]resolved recipe[/]")
+    console.print(recipe.to_yaml(), markup=False, highlight=False)
+    sizes = splits.sizes()
+    console.print("[bold]dataset sizes[/] " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    sample = tokenized["train"][0]
+    tokens = loaded.tokenizer.convert_ids_to_tokens(sample["input_ids"])
+    console.print(f"[bold]tokenized sample[/] ({len(tokens)} tokens, label id {sample['labels']})")
+    console.print("  " + " ".join(tokens), markup=False, highlight=False)
+    effective = (
+        args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    )
+    steps_per_epoch = -(-sizes["train"] // (args.per_device_train_batch_size * args.world_size))
+    updates = -(-steps_per_epoch // args.gradient_accumulation_steps)
+    total = args.max_steps if args.max_steps > 0 else int(updates * args.num_train_epochs + 0.999)
+    console.print(
+        f"[bold]effective batch[/] {effective} "
+        f"({args.per_device_train_batch_size} per device × {args.gradient_accumulation_steps} "
+        f"accumulation × {args.world_size} processes); [bold]total steps[/] {total}"
+    )
+    console.print("dry run: nothing trained, nothing written")
+
+
+def write_run(
+    staging: Path,
+    out_dir: Path,
+    recipe: Any,
+    splits: Any,
+    trainer: Any,
+    train_metrics: dict,
+    results: dict,
+    precision: str,
+    loaded: Any,
+) -> Path:
+    """Save model, tokenizer, recipe, splits, metrics and predictions, then move into place."""
+    from toolkit.data import write_held_out
+
+    if not trainer.args.should_save:
+        return out_dir
+    trainer.save_model(str(staging / "model"))
+    (staging / RUN_MARKER).write_text(recipe.to_yaml())
+    write_held_out(splits, staging)
+    metrics = {"train": {**train_metrics, "precision": precision}}
+    for name, (scores, records) in results.items():
+        metrics[name] = scores
+        write_jsonl(staging / "predictions" / f"{name}.jsonl", records)
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    move_into_place(staging, out_dir)
+    print_summary(out_dir, metrics)
+    return out_dir
+
+
+def move_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace `out_dir` by the finished staging dir; the old run is removed only after the swap."""
+    old = out_dir.parent / f".{out_dir.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.rename(old)
+    staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def print_summary(out_dir: Path, metrics: dict) -> None:
+    train = metrics["train"]
+    console.print(
+        f"[bold green]done[/] in {train.get('train_runtime', 0):.0f} s "
+        f"({train.get('train_samples_per_second', 0):.1f} samples/s, {train['precision']}); "
+        f"run directory: {out_dir}"
+    )
+    table = Table(title="held-out metrics")
+    table.add_column("split")
+    for column in ("accuracy", "f1_macro", "samples"):
+        table.add_column(column, justify="right")
+    for name, scores in metrics.items():
+        if name != "train":
+            table.add_row(
+                name,
+                *(
+                    f"{scores.get(c, float('nan')):.4g}"
+                    for c in ("accuracy", "f1_macro", "samples")
+                ),
+            )
+    console.print(table)
+
+
+def print_eval(metrics: dict, title: str) -> None:
+    """Accuracy, macro-F1, per-class table and confusion matrix of one evaluation."""
+    console.print(
+        f"[bold]{title}[/]: accuracy {metrics['accuracy']:.4f}, "
+        f"macro-F1 {metrics['f1_macro']:.4f}, {metrics['samples']} samples"
+    )
+    per_class = Table(title="per class")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="right" if column != "label" else "left")
+    for name, row in metrics["per_class"].items():
+        per_class.add_row(
+            name,
+            f"{row['precision']:.4f}",
+            f"{row['recall']:.4f}",
+            f"{row['f1']:.4f}",
+            str(row["support"]),
+        )
+    console.print(per_class)
+    names = list(metrics["per_class"])
+    confusion = Table(title="confusion matrix (rows gold, columns predicted)")
+    confusion.add_column("")
+    for name in names:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(names, metrics["confusion_matrix"]):
+        confusion.add_row(name, *(str(v) for v in row))
+    console.print(confusion)
+
+
+def write_eval(target: Path, name: str, metrics: dict, records: list[dict], source: str) -> Path:
+    folder = target / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    out_file = folder / f"{name}.json"
+    out_file.write_text(json.dumps({"source": source, **metrics}, indent=1) + "\n")
+    write_jsonl(folder / f"{name}_predictions.jsonl", records)
+    return out_file
+
+
+try:  # callbacks subclass TrainerCallback; importing transformers here is fine (train imports us)
+    from transformers import TrainerCallback
+except ImportError:  # pragma: no cover
+    TrainerCallback = object  # type: ignore[misc,assignment]
+
+
+class JsonlLogger(TrainerCallback):
+    """Append every Trainer log record (loss, lr, eval metrics) as one json line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            record = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **logs}
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+class RichProgress(TrainerCallback):
+    """A rich progress bar in place of tqdm, with loss and eval results as they come."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.task_id = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task("train", total=state.max_steps, status="")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is None or not logs:
+            return
+        if "loss" in logs:
+            self.progress.update(self.task_id, status=f"loss {logs['loss']:.4f}")
+        evals = {
+            k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, float)
+        }
+        shown = {k: v for k, v in evals.items() if k in ("loss", "accuracy", "f1_macro")}
+        if shown:
+            text = ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            self.progress.console.print(f"  epoch {state.epoch:.2f} validation: {text}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

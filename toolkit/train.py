@@ -1,0 +1,202 @@
+"""`run(recipe)`: a recipe becomes a transformers Trainer run (accelerate underneath).
+
+Read `run` top to bottom: seed → task → splits → model → regularize → tokenize → Trainer →
+train → evaluate → write the run directory. Each step is a small function below it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toolkit import report
+from toolkit.data import Splits, build_splits
+from toolkit.errors import ToolkitError
+from toolkit.evaluation import score_splits
+from toolkit.models import LoadedModel, freeze_input_embeddings, load_for_task
+from toolkit.recipe import Recipe
+from toolkit.tasks import get_task
+
+
+def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path | None:
+    """Train and evaluate as the recipe says; returns the run directory (None for a dry run)."""
+    from transformers import set_seed
+
+    set_seed(recipe.train.seed)
+    task = get_task(recipe.task.name)(recipe)
+    out_dir = Path(recipe.output.dir)
+    if not dry_run:
+        report.check_output_dir(out_dir, overwrite)
+    splits = build_splits(recipe.data, task.columns)
+    task.fit_labels(splits)
+    loaded = load_model(recipe, task)
+    precision = resolve_precision(recipe.train.precision, loaded)
+    tokenized = tokenize(splits, task, loaded.tokenizer)
+    staging = report.staging_dir(out_dir)
+    args = training_arguments(recipe, staging, precision, task)
+    if dry_run:
+        report.print_dry_run(recipe, splits, tokenized, loaded, args)
+        return None
+    report.clear_stale(staging)
+    trainer = build_trainer(recipe, task, loaded, tokenized, args)
+    train_metrics = trainer.train().metrics
+    results = score_splits(task, loaded, splits, tokenized, recipe.eval.splits, precision, args)
+    return report.write_run(
+        staging, out_dir, recipe, splits, trainer, train_metrics, results, precision, loaded
+    )
+
+
+def load_model(recipe: Recipe, task: Any) -> LoadedModel:
+    """The checkpoint with the task head, family dropout keys set, embeddings frozen if asked."""
+    loaded = load_for_task(
+        recipe.model.name,
+        task.name,
+        task.model_config(),
+        dropout=recipe.regularization.dropout,
+        revision=recipe.model.revision,
+    )
+    if recipe.model.freeze_embeddings:
+        freeze_input_embeddings(loaded.model)
+    report.print_model_banner(recipe.model.name, loaded)
+    return loaded
+
+
+def resolve_precision(requested: str, loaded: LoadedModel) -> str:
+    """Pick fp32/bf16/fp16 for this device and family; refuse combinations known to break."""
+    import torch
+
+    is_t5 = loaded.family.kind == "encoder-decoder" and loaded.model_type.endswith("t5")
+    cuda = torch.cuda.is_available()
+    if requested == "fp16" and not cuda:
+        raise ToolkitError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
+    if requested == "fp16" and is_t5:
+        raise ToolkitError(
+            "train.precision: T5 overflows to NaN in fp16 (a known transformers issue); "
+            "use bf16 or fp32"
+        )
+    if requested != "auto":
+        return requested
+    if cuda:
+        if torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32" if is_t5 else "fp16"
+    # On CPU, bf16 only pays off with AMX tiles; without them oneDNN's bf16 matmuls are slower
+    # than fp32 (measured on this project's AVX-512 machines), so auto stays on fp32 there.
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cpu_has_fast_bf16() -> bool:
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+def tokenize(splits: Splits, task: Any, tokenizer: Any) -> dict[str, Any]:
+    """Tokenize every split without padding: the collator pads each batch to its own longest row."""
+    tokenized = {}
+    for name in ("train", "validation", "test"):
+        table = getattr(splits, name)
+        tokenized[name] = table.map(
+            task.preprocess,
+            batched=True,
+            fn_kwargs={"tokenizer": tokenizer},
+            remove_columns=table.column_names,
+            desc=f"tokenizing {name}",
+        )
+    return tokenized
+
+
+def training_arguments(recipe: Recipe, staging: Path, precision: str, task: Any) -> Any:
+    from transformers import TrainingArguments
+
+    train, reg = recipe.train, recipe.regularization
+    evaluate = train.eval_every != "no"
+    stopping = reg.early_stopping
+    if stopping is not None and not evaluate:
+        raise ToolkitError("regularization.early_stopping needs evaluation: set train.eval_every")
+    if stopping is not None:
+        task_metric_check(task, stopping.metric)
+    return TrainingArguments(
+        output_dir=str(staging / "checkpoints"),
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps or -1,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.eval_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.scheduler,
+        warmup_steps=train.warmup_ratio,
+        weight_decay=reg.weight_decay,
+        label_smoothing_factor=reg.label_smoothing,
+        max_grad_norm=reg.max_grad_norm or 0.0,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
+        seed=train.seed,
+        eval_strategy=train.eval_every,
+        eval_steps=train.eval_steps,
+        save_strategy=save_strategy(train, stopping is not None),
+        save_steps=train.eval_steps,
+        save_total_limit=train.save_total_limit,
+        load_best_model_at_end=stopping is not None,
+        metric_for_best_model=stopping.metric if stopping else None,
+        greater_is_better=(stopping.metric != "loss") if stopping else None,
+        logging_steps=train.logging_steps,
+        report_to=[],  # TensorBoard is added as a callback below, writing into the run directory
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=cuda_available(),
+    )
+
+
+def save_strategy(train: Any, early_stopping: bool) -> str:
+    """Checkpoint when we evaluate: early stopping needs the two aligned to restore the best."""
+    if not (train.save_checkpoints or early_stopping):
+        return "no"
+    return "epoch" if train.eval_every == "no" else train.eval_every
+
+
+def task_metric_check(task: Any, metric: str) -> None:
+    known = [*task.metric_names, "loss"]
+    if metric not in known:
+        raise ToolkitError(
+            f"regularization.early_stopping.metric: {metric!r} is not a metric of "
+            f"{task.name} (use one of {', '.join(known)})"
+        )
+
+
+def build_trainer(
+    recipe: Recipe, task: Any, loaded: LoadedModel, tokenized: dict, args: Any
+) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
+    from transformers.integrations import TensorBoardCallback
+
+    run_files = Path(args.output_dir).parent
+    callbacks = [
+        report.RichProgress(),
+        report.JsonlLogger(run_files / "log.jsonl"),
+        TensorBoardCallback(SummaryWriter(log_dir=str(run_files / "tensorboard"))),
+    ]
+    stopping = recipe.regularization.early_stopping
+    if stopping is not None:
+        callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))
+    trainer = Trainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"] if args.eval_strategy != "no" else None,
+        processing_class=loaded.tokenizer,
+        data_collator=task.collator(loaded.tokenizer),
+        compute_metrics=task.compute_metrics,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # RichProgress shows the same, readably
+    return trainer
