@@ -184,11 +184,11 @@ def runner() -> CliRunner:
 
 
 def make_recipe(
-    path: Path, model: Path | str, data_file: Path | str, out: Path, **sections
+    path: Path, model_dir: Path | str, data_file: Path | str, out: Path, **sections
 ) -> Path:
     """Write a small, fast recipe; keyword sections are merged over the defaults."""
     recipe = {
-        "model": {"name": str(model)},
+        "model": {"name": str(model_dir)},
         "task": {"name": "sentiment", "max_length": 32},
         "data": {"train": str(data_file), "validation_size": 0.15, "test_size": 0.15},
         "train": {

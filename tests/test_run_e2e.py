@@ -193,7 +193,7 @@ def test_regularization_reaches_model_and_optimizer(tiny_models, toy_csv, tmp_pa
         task.fit_labels(splits)
         loaded = load_model(recipe, task)
         assert all(getattr(loaded.model.config, key) == 0.37 for key in keys)
-        args = training_arguments(recipe, tmp_path / f"{family}-stage", "fp32", task)
+        args = training_arguments(recipe, tmp_path / f"{family}-stage", "fp32")
         assert args.label_smoothing_factor == 0.1 and args.metric_for_best_model == "f1_macro"
         trainer = build_trainer(
             recipe, task, loaded, tokenize(splits, task, loaded.tokenizer), args

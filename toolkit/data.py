@@ -83,6 +83,8 @@ def load_file(path: Path, key: str) -> Any:
     try:
         table = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
     except Exception as exc:
+        if "corresponds to no data" in str(exc) or path.stat().st_size == 0:
+            raise ToolkitError(f"{key}: {path} holds no rows") from None
         cause = exc.__cause__ or exc
         first = (
             str(cause).strip().splitlines()[0][:200] if str(cause).strip() else type(cause).__name__

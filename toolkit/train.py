@@ -13,7 +13,14 @@ from toolkit import report
 from toolkit.data import Splits, build_splits
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import score_splits
-from toolkit.models import LoadedModel, freeze_input_embeddings, load_for_task
+from toolkit.models import (
+    Family,
+    LoadedModel,
+    family_of,
+    freeze_input_embeddings,
+    load_config,
+    load_for_task,
+)
 from toolkit.recipe import Recipe
 from toolkit.tasks import get_task
 
@@ -25,15 +32,13 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     set_seed(recipe.train.seed)
     task = get_task(recipe.task.name)(recipe)
     out_dir = Path(recipe.output.dir)
-    if not dry_run:
-        report.check_output_dir(out_dir, overwrite)
+    precision = preflight(recipe, task, out_dir, overwrite, dry_run)
     splits = build_splits(recipe.data, task.columns)
     task.fit_labels(splits)
     loaded = load_model(recipe, task)
-    precision = resolve_precision(recipe.train.precision, loaded)
     tokenized = tokenize(splits, task, loaded.tokenizer)
     staging = report.staging_dir(out_dir)
-    args = training_arguments(recipe, staging, precision, task)
+    args = training_arguments(recipe, staging, precision)
     if dry_run:
         report.print_dry_run(recipe, splits, tokenized, loaded, args)
         return None
@@ -44,6 +49,22 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     return report.write_run(
         staging, out_dir, recipe, splits, trainer, train_metrics, results, precision, loaded
     )
+
+
+def preflight(recipe: Recipe, task: Any, out_dir: Path, overwrite: bool, dry_run: bool) -> str:
+    """Cheap checks before any data or weights are loaded; returns the resolved precision."""
+    if not dry_run:
+        report.check_output_dir(out_dir, overwrite)
+    config = load_config(recipe.model.name, recipe.model.revision)
+    family = family_of(config, recipe.model.name)
+    stopping = recipe.regularization.early_stopping
+    if stopping is not None:
+        task_metric_check(task, stopping.metric)
+        if recipe.train.eval_every == "no":
+            raise ToolkitError(
+                "regularization.early_stopping needs evaluation: set train.eval_every"
+            )
+    return resolve_precision(recipe.train.precision, family, config.model_type)
 
 
 def load_model(recipe: Recipe, task: Any) -> LoadedModel:
@@ -61,11 +82,11 @@ def load_model(recipe: Recipe, task: Any) -> LoadedModel:
     return loaded
 
 
-def resolve_precision(requested: str, loaded: LoadedModel) -> str:
+def resolve_precision(requested: str, family: Family, model_type: str) -> str:
     """Pick fp32/bf16/fp16 for this device and family; refuse combinations known to break."""
     import torch
 
-    is_t5 = loaded.family.kind == "encoder-decoder" and loaded.model_type.endswith("t5")
+    is_t5 = family.kind == "encoder-decoder" and model_type.endswith("t5")
     cuda = torch.cuda.is_available()
     if requested == "fp16" and not cuda:
         raise ToolkitError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
@@ -113,16 +134,11 @@ def tokenize(splits: Splits, task: Any, tokenizer: Any) -> dict[str, Any]:
     return tokenized
 
 
-def training_arguments(recipe: Recipe, staging: Path, precision: str, task: Any) -> Any:
+def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
     from transformers import TrainingArguments
 
     train, reg = recipe.train, recipe.regularization
-    evaluate = train.eval_every != "no"
     stopping = reg.early_stopping
-    if stopping is not None and not evaluate:
-        raise ToolkitError("regularization.early_stopping needs evaluation: set train.eval_every")
-    if stopping is not None:
-        task_metric_check(task, stopping.metric)
     return TrainingArguments(
         output_dir=str(staging / "checkpoints"),
         num_train_epochs=train.epochs,

@@ -1,0 +1,73 @@
+"""Every shipped recipe validates; the CLI starts without heavy imports; overrides merge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolkit.cli import app
+from toolkit.errors import ToolkitError
+from toolkit.recipe import load_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+
+
+def test_there_are_recipes():
+    assert {p.name for p in RECIPES} >= {
+        "sentiment_bert.yaml",
+        "sentiment_gpt2.yaml",
+        "sentiment_t5.yaml",
+    }
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_shipped_recipe_validates(path, runner):
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    recipe = load_recipe(path)
+    assert recipe.output.dir.startswith("runs/")
+
+
+def test_help_imports_no_torch():
+    code = (
+        "import sys; from typer.testing import CliRunner; from toolkit.cli import app;"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output;"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_validate_explain_lists_every_section(runner):
+    result = runner.invoke(app, ["validate", "--explain"])
+    assert result.exit_code == 0
+    for key in (
+        "model.name",
+        "data.text_column",
+        "regularization.dropout",
+        "train.precision",
+        "output.dir",
+    ):
+        assert key in result.output
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    path = Path(__file__).resolve().parent.parent / "recipes" / "sentiment_bert.yaml"
+    sets = ["train.epochs=1", "train.group_by_length=false", "regularization.early_stopping=null"]
+    recipe = load_recipe(path, [*sets, "task.labels=[negative, positive]"])
+    assert recipe.train.epochs == 1 and recipe.train.group_by_length is False
+    assert recipe.regularization.early_stopping is None
+    assert recipe.task.labels == ["negative", "positive"]
+    with pytest.raises(ToolkitError, match="not a section"):
+        load_recipe(path, ["train.epochs.x=1"])
+
+
+def test_resolved_recipe_round_trips(tmp_path):
+    path = Path(__file__).resolve().parent.parent / "recipes" / "sentiment_bert.yaml"
+    recipe = load_recipe(path, ["train.seed=3"])
+    saved = tmp_path / "resolved.yaml"
+    saved.write_text(recipe.to_yaml())
+    assert load_recipe(saved) == recipe
