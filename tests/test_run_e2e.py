@@ -150,6 +150,11 @@ def test_dry_run_trains_nothing(tiny_models, toy_csv, tmp_path, runner):
     assert "total steps 6" in result.output  # ceil(168/16)=11 micro-batches → 6 updates
     assert "tokenized sample" in result.output
     assert not out.exists()
+    # and the real run takes exactly the steps the dry run announced
+    result = runner.invoke(app, ["run", str(recipe), "--set", "train.gradient_accumulation=2"])
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert max(steps) == 6
 
 
 def test_overwrite_replaces_run_only_when_asked(tiny_models, toy_csv, tmp_path, runner):

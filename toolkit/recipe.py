@@ -115,9 +115,11 @@ class TrainSection(Section):
         None, gt=0, description="Steps between evaluations (eval_every: steps)."
     )
     logging_steps: int = Field(10, ge=1, description="Steps between log records.")
-    save_checkpoints: bool = Field(True, description="Keep checkpoints during training.")
+    save_checkpoints: bool = Field(
+        True, description="Checkpoint at every evaluation and keep them in the run's checkpoints/."
+    )
     save_total_limit: int = Field(
-        1, ge=1, description="Checkpoints kept (the best is always kept)."
+        1, ge=1, description="Checkpoints kept (with early stopping the best is kept too)."
     )
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ only when it has finished, so a failed or interrupted run never leaves a partial
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from toolkit.errors import ToolkitError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and token lists stay whole
 RUN_MARKER = "recipe.yaml"
 
 
@@ -45,11 +46,13 @@ def print_model_banner(name: str, loaded: Any) -> None:
     total, trainable = loaded.parameter_count, loaded.trainable_count
     console.print(
         f"[bold]model[/] {name}: {loaded.model_type} ({loaded.family.kind}), "
-        f"{total / 1e6:.1f}M parameters, {trainable / 1e6:.1f}M trainable"
+        f"{total:,} parameters, {trainable:,} trainable"
     )
 
 
-def print_dry_run(recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: Any) -> None:
+def print_dry_run(
+    recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: Any, precision: str
+) -> None:
     """What a run would do: resolved recipe, sizes, a tokenized sample, batch and step counts."""
     console.print("[bold]resolved recipe[/]")
     console.print(recipe.to_yaml(), markup=False, highlight=False)
@@ -64,11 +67,12 @@ def print_dry_run(recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: 
     )
     steps_per_epoch = -(-sizes["train"] // (args.per_device_train_batch_size * args.world_size))
     updates = -(-steps_per_epoch // args.gradient_accumulation_steps)
-    total = args.max_steps if args.max_steps > 0 else int(updates * args.num_train_epochs + 0.999)
+    total = args.max_steps if args.max_steps > 0 else math.ceil(updates * args.num_train_epochs)
     console.print(
         f"[bold]effective batch[/] {effective} "
         f"({args.per_device_train_batch_size} per device × {args.gradient_accumulation_steps} "
-        f"accumulation × {args.world_size} processes); [bold]total steps[/] {total}"
+        f"accumulation × {args.world_size} processes); [bold]total steps[/] {total}; "
+        f"[bold]precision[/] {precision}"
     )
     console.print("dry run: nothing trained, nothing written")
 
@@ -97,7 +101,8 @@ def write_run(
         metrics[name] = scores
         write_jsonl(staging / "predictions" / f"{name}.jsonl", records)
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    if not recipe.train.save_checkpoints:  # early stopping needed them only to restore the best
+        shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     move_into_place(staging, out_dir)
     print_summary(out_dir, metrics)
     return out_dir

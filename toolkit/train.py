@@ -40,7 +40,7 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     staging = report.staging_dir(out_dir)
     args = training_arguments(recipe, staging, precision)
     if dry_run:
-        report.print_dry_run(recipe, splits, tokenized, loaded, args)
+        report.print_dry_run(recipe, splits, tokenized, loaded, args, precision)
         return None
     report.clear_stale(staging)
     trainer = build_trainer(recipe, task, loaded, tokenized, args)
