@@ -43,6 +43,7 @@ format: setup
 
 bench: assets
 	$(OFFLINE) $(PY) bench/bench_cli.py
+	$(OFFLINE) $(PY) bench/bench_precision.py
 	$(OFFLINE) $(PY) bench/bench_sentiment.py
 
 clean:

@@ -65,3 +65,21 @@ def test_gpt2_classifies_padded_rows_like_unpadded(tiny_models):
         single = loaded.model(**alone).logits[0]
         batched = loaded.model(**padded).logits[0]
     assert torch.allclose(single, batched, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "t5"])
+def test_freeze_lower_layers_each_family(family, tiny_models):
+    from toolkit.models import freeze_lower_layers, load_for_task
+
+    loaded = load_for_task(str(tiny_models[family]), "classification", {"num_labels": 2})
+    total = loaded.parameter_count
+    frozen = freeze_lower_layers(loaded.model, loaded.family, 1)
+    assert 0 < frozen < total and loaded.trainable_count == total - frozen
+    trainable = {n for n, p in loaded.model.named_parameters() if p.requires_grad}
+    layer_names = {"bert": "encoder.layer.", "gpt2": "transformer.h.", "t5": "encoder.block."}
+    prefix = layer_names[family]
+    assert not any(f"{prefix}0." in n for n in trainable)
+    assert any(f"{prefix}1." in n for n in trainable)
+    assert not any("embed" in n or "wte" in n or "wpe" in n or "shared" in n for n in trainable)
+    with pytest.raises(ToolkitError, match="exceeds the model's 2 layers"):
+        freeze_lower_layers(loaded.model, loaded.family, 3)

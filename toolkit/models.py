@@ -24,6 +24,7 @@ class Family:
     dropout_keys: tuple[str, ...]
     lora_targets: tuple[str, ...]
     needs_pad_token: bool = False
+    layers: str = "encoder.layer"  # attribute path from `model.base_model` to the layer stack
     heads: dict[str, str] = field(
         default_factory=lambda: {"classification": SEQUENCE_CLASSIFICATION}
     )
@@ -32,22 +33,25 @@ class Family:
 _BERT = Family(
     "encoder", ("hidden_dropout_prob", "attention_probs_dropout_prob"), ("query", "value")
 )
-_GPT2 = Family("decoder", ("resid_pdrop", "embd_pdrop", "attn_pdrop"), ("c_attn",), True)
-_LLAMA = Family("decoder", ("attention_dropout",), ("q_proj", "v_proj"), True)
-_T5 = Family("encoder-decoder", ("dropout_rate",), ("q", "v"))
+_GPT2 = Family("decoder", ("resid_pdrop", "embd_pdrop", "attn_pdrop"), ("c_attn",), True, "h")
+_LLAMA = Family("decoder", ("attention_dropout",), ("q_proj", "v_proj"), True, "layers")
+_T5 = Family("encoder-decoder", ("dropout_rate",), ("q", "v"), layers="encoder.block")
 
 FAMILIES: dict[str, Family] = {
     "bert": _BERT,
     "roberta": _BERT,
     "xlm-roberta": _BERT,
     "electra": _BERT,
-    "distilbert": Family("encoder", ("dropout", "attention_dropout"), ("q_lin", "v_lin")),
+    "distilbert": Family(
+        "encoder", ("dropout", "attention_dropout"), ("q_lin", "v_lin"), layers="transformer.layer"
+    ),
     "gpt2": _GPT2,
     "gpt_neo": Family(
         "decoder",
         ("embed_dropout", "attention_dropout", "resid_dropout"),
         ("q_proj", "v_proj"),
         True,
+        "h",
     ),
     "llama": _LLAMA,
     "mistral": _LLAMA,
@@ -157,3 +161,32 @@ def freeze_input_embeddings(model: Any) -> int:
     weight = model.get_input_embeddings().weight
     weight.requires_grad_(False)
     return weight.numel()
+
+
+def freeze_lower_layers(model: Any, family: Family, count: int) -> int:
+    """Freeze all embeddings and the lowest `count` layers; returns parameters frozen.
+
+    Backward then stops at the first trainable layer, so each frozen layer also saves its share
+    of the backward pass, not only its optimizer update.
+    """
+    frozen = freeze_input_embeddings(model)
+    for name, module in model.base_model.named_modules():  # position/type embeddings, their norm
+        if name.split(".")[-1] in ("embeddings", "wpe"):
+            frozen += freeze_module(module)
+    stack = model.base_model
+    for attribute in family.layers.split("."):
+        stack = getattr(stack, attribute)
+    if count > len(stack):
+        raise ToolkitError(f"model.freeze_layers: {count} exceeds the model's {len(stack)} layers")
+    for layer in stack[:count]:
+        frozen += freeze_module(layer)
+    return frozen
+
+
+def freeze_module(module: Any) -> int:
+    count = 0
+    for parameter in module.parameters():
+        if parameter.requires_grad:
+            parameter.requires_grad_(False)
+            count += parameter.numel()
+    return count

@@ -31,6 +31,12 @@ class ModelSection(Section):
         description="Keep the input word embeddings fixed: fewer trainable parameters and a "
         "cheaper optimizer step, usually at no cost in accuracy for short fine-tunes.",
     )
+    freeze_layers: int = Field(
+        0,
+        ge=0,
+        description="Also freeze all embeddings and the lowest N transformer layers (encoder "
+        "layers for T5): the backward pass stops above them.",
+    )
 
 
 class TaskSection(Section):

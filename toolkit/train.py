@@ -18,6 +18,7 @@ from toolkit.models import (
     LoadedModel,
     family_of,
     freeze_input_embeddings,
+    freeze_lower_layers,
     load_config,
     load_for_task,
 )
@@ -76,7 +77,9 @@ def load_model(recipe: Recipe, task: Any) -> LoadedModel:
         dropout=recipe.regularization.dropout,
         revision=recipe.model.revision,
     )
-    if recipe.model.freeze_embeddings:
+    if recipe.model.freeze_layers:
+        freeze_lower_layers(loaded.model, loaded.family, recipe.model.freeze_layers)
+    elif recipe.model.freeze_embeddings:
         freeze_input_embeddings(loaded.model)
     report.print_model_banner(recipe.model.name, loaded)
     return loaded
