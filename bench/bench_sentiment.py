@@ -32,7 +32,7 @@ def shared_splits(limit: int | None):
 
     recipe = load_recipe(RECIPE)
     os.chdir(ROOT)
-    splits = build_splits(recipe.data, [recipe.data.text_column, recipe.data.label_column])
+    splits = build_splits(recipe.data, [recipe.task.text_column, recipe.task.label_column])
     if limit:
         splits.train = splits.train.select(range(limit))
     return recipe, splits

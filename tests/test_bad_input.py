@@ -102,7 +102,7 @@ def test_missing_data_file(runner, recipe_for, tmp_path):
 
 
 def test_column_not_found_lists_columns(runner, recipe_for, tmp_path):
-    recipe = recipe_for(data={"text_column": "review"})
+    recipe = recipe_for(task={"text_column": "review"})
     fails_cleanly(
         runner, ["run", str(recipe)], "'review' not found", "columns present: text, label"
     )
@@ -208,3 +208,20 @@ def test_eval_bad_targets(runner, tmp_path, tiny_models, toy_csv):
     unseen = write_csv(tmp_path / "unseen.csv", [{"text": "so so", "label": "mixed"}])
     fails_cleanly(runner, ["eval", str(out), "--data", str(unseen)], "unseen.csv row 0", "'mixed'")
     assert json.loads((out / "metrics.json").read_text())["test"]["samples"] == 36
+
+
+def test_key_of_another_section_is_caught_in_the_task_section(runner, recipe_for):
+    recipe = recipe_for(task={"text_colum": "review"})
+    fails_cleanly(
+        runner, ["validate", str(recipe)], "unknown key 'task.text_colum'", "'task.text_column'"
+    )
+
+
+def test_missing_task_name(runner, tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "model: {name: x}\ntask: {text_column: t}\ndata: {train: d.csv}\noutput: {dir: o}\n"
+    )
+    fails_cleanly(
+        runner, ["validate", str(path)], "missing required key 'task.name'", "known tasks"
+    )

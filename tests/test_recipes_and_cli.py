@@ -46,7 +46,7 @@ def test_validate_explain_lists_every_section(runner):
     assert result.exit_code == 0
     for key in (
         "model.name",
-        "data.text_column",
+        "task[classification|sentiment|text-classification].text_column",
         "regularization.dropout",
         "train.precision",
         "output.dir",
@@ -71,3 +71,10 @@ def test_resolved_recipe_round_trips(tmp_path):
     saved = tmp_path / "resolved.yaml"
     saved.write_text(recipe.to_yaml())
     assert load_recipe(saved) == recipe
+
+
+def test_every_task_section_has_a_registered_task():
+    from toolkit.recipe import task_names
+    from toolkit.tasks import known_tasks
+
+    assert task_names() == known_tasks()

@@ -99,12 +99,8 @@ def test_int_labels_multiclass_and_given_files(tiny_models, tmp_path, runner):
         tiny_models["bert"],
         train,
         out,
-        data={
-            "validation": str(tmp_path / "val.jsonl"),
-            "test": str(tmp_path / "test.parquet"),
-            "text_column": "review",
-            "label_column": "stars",
-        },
+        data={"validation": str(tmp_path / "val.jsonl"), "test": str(tmp_path / "test.parquet")},
+        task={"text_column": "review", "label_column": "stars"},
     )
     result = runner.invoke(app, ["run", str(recipe)])
     assert result.exit_code == 0, result.output

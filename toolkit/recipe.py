@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -39,17 +39,39 @@ class ModelSection(Section):
     )
 
 
-class TaskSection(Section):
-    name: str = Field(
-        "classification",
-        description="Task name: `classification` (alias `sentiment`). "
-        "An unknown name lists the known ones.",
+class ClassificationTask(Section):
+    """Sentiment / text classification (binary or multi-class)."""
+
+    name: Literal["classification", "sentiment", "text-classification"] = Field(
+        description="Task name; each task has its own settings in this section."
     )
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the label (string or int).")
     labels: list[str] | None = Field(
         None,
         description="Label names in id order. Default: sorted distinct labels of the train split.",
     )
     max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens.")
+
+
+# One settings class per task, told apart by `name`: a task's keys are checked against its own
+# class, so a key that belongs to another task is an error, not a silently ignored setting.
+TASK_SECTIONS: tuple[type[Section], ...] = (ClassificationTask,)
+TaskSection = Annotated[Union[TASK_SECTIONS], Field(discriminator="name")]  # noqa: UP007
+
+
+def task_names() -> list[str]:
+    return sorted(
+        name
+        for section in TASK_SECTIONS
+        for name in get_args(section.model_fields["name"].annotation)
+    )
+
+
+def task_section_for(name: str) -> type[Section] | None:
+    return next(
+        (s for s in TASK_SECTIONS if name in get_args(s.model_fields["name"].annotation)), None
+    )
 
 
 class DataSection(Section):
@@ -60,8 +82,6 @@ class DataSection(Section):
     validation: str | None = Field(None, description="Validation file (else carved out of train).")
     test: str | None = Field(None, description="Test file (else carved out of train).")
     hub_config: str | None = Field(None, description="Configuration name of a hub dataset.")
-    text_column: str = Field("text", description="Column holding the input text.")
-    label_column: str = Field("label", description="Column holding the label (string or int).")
     validation_size: float = Field(
         0.1, gt=0, lt=1, description="Fraction of train held out for validation when no file."
     )
@@ -147,7 +167,7 @@ class OutputSection(Section):
 
 class Recipe(Section):
     model: ModelSection
-    task: TaskSection = TaskSection()
+    task: TaskSection
     data: DataSection
     regularization: RegularizationSection = RegularizationSection()
     train: TrainSection = TrainSection()
@@ -211,9 +231,17 @@ def validate_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
 def describe_error(err: dict[str, Any]) -> str:
     """One line per pydantic error, with a did-you-mean hint for unknown keys."""
     loc = [str(part) for part in err["loc"]]
+    if loc[:1] == ["task"] and len(loc) > 1 and task_section_for(loc[1]):
+        del loc[1]  # pydantic puts the task's name into the path; users never write it
     key = ".".join(loc)
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        given = (err.get("input") or {}).get("name")
+        hint = difflib.get_close_matches(str(given), task_names(), n=1, cutoff=0.6)
+        head = f"unknown task {given!r}" if given else "missing required key 'task.name'"
+        guess = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"task.name: {head}{guess} (known tasks: {', '.join(task_names())})"
     if err["type"] == "extra_forbidden":
-        known = known_keys(loc[:-1])
+        known = known_keys(loc[:-1], task_name=str(err["loc"][1]) if len(err["loc"]) > 2 else None)
         hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
         suggestion = f"did you mean '{'.'.join([*loc[:-1], hint[0]])}'?" if hint else ""
         listing = f"known keys here: {', '.join(known)}"
@@ -226,11 +254,14 @@ def describe_error(err: dict[str, Any]) -> str:
     return f"'{key}': {message}{shown}" if key else f"{message}{shown}"
 
 
-def known_keys(loc: list[str]) -> list[str]:
+def known_keys(loc: list[str], task_name: str | None = None) -> list[str]:
     """Field names of the section at `loc` (e.g. ['train'] → TrainSection's fields)."""
     model: type[BaseModel] = Recipe
     for part in loc:
         field = model.model_fields.get(part)
+        if part == "task" and model is Recipe:
+            model = task_section_for(task_name or "") or ClassificationTask
+            continue
         annotation = getattr(field, "annotation", None)
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
@@ -245,6 +276,11 @@ def explain(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[str
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
+        if model is Recipe and name == "task":
+            for section in TASK_SECTIONS:
+                tags = "|".join(get_args(section.model_fields["name"].annotation))
+                rows.extend(explain(section, f"task[{tags}]."))
+            continue
         annotation = field.annotation
         nested = [
             a for a in (annotation, *getattr(annotation, "__args__", ())) if isinstance(a, type)

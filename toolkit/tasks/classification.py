@@ -24,8 +24,8 @@ class Classification:
     metric_names = ("accuracy", "f1_macro")
 
     def __init__(self, recipe: Any):
-        self.text_column = recipe.data.text_column
-        self.label_column = recipe.data.label_column
+        self.text_column = recipe.task.text_column
+        self.label_column = recipe.task.label_column
         self.max_length = recipe.task.max_length
         self.label_names: list[str] = list(recipe.task.labels or [])
 
