@@ -191,7 +191,7 @@ def test_regularization_reaches_model_and_optimizer(tiny_models, toy_csv, tmp_pa
         recipe = load_recipe(path)
         task = get_task("sentiment")(recipe)
         splits = build_splits(recipe.data, task.columns)
-        task.fit_labels(splits)
+        task.prepare(splits)
         loaded = load_model(recipe, task)
         assert all(getattr(loaded.model.config, key) == 0.37 for key in keys)
         args = training_arguments(recipe, tmp_path / f"{family}-stage", "fp32")

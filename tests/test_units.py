@@ -9,6 +9,10 @@ from toolkit.metrics import classification_metrics
 from toolkit.models import FAMILIES, load_tokenizer
 
 
+def SEQUENCE_HEAD(family):  # noqa: N802  (stands in for a task's head choice)
+    return "AutoModelForSequenceClassification"
+
+
 def test_classification_metrics_by_hand():
     # gold: a a a b b c ; predicted: a a b b c c
     gold = [0, 0, 0, 1, 1, 2]
@@ -52,7 +56,7 @@ def test_gpt2_classifies_padded_rows_like_unpadded(tiny_models):
 
     from toolkit.models import load_for_task
 
-    loaded = load_for_task(str(tiny_models["gpt2"]), "classification", {"num_labels": 2})
+    loaded = load_for_task(str(tiny_models["gpt2"]), SEQUENCE_HEAD, {"num_labels": 2})
     loaded.model.eval()
     tok = loaded.tokenizer
     alone = tok(["the film was good"], return_tensors="pt")
@@ -71,7 +75,7 @@ def test_gpt2_classifies_padded_rows_like_unpadded(tiny_models):
 def test_freeze_lower_layers_each_family(family, tiny_models):
     from toolkit.models import freeze_lower_layers, load_for_task
 
-    loaded = load_for_task(str(tiny_models[family]), "classification", {"num_labels": 2})
+    loaded = load_for_task(str(tiny_models[family]), SEQUENCE_HEAD, {"num_labels": 2})
     total = loaded.parameter_count
     frozen = freeze_lower_layers(loaded.model, loaded.family, 1)
     assert 0 < frozen < total and loaded.trainable_count == total - frozen

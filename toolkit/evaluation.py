@@ -51,10 +51,8 @@ def score_split(
     task: Any, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
 ) -> tuple[dict, list]:
     """Metrics and per-row prediction records for one held-out split."""
-    collator = task.collator(loaded.tokenizer)
-    logits = predict_logits(loaded.model, tokenized, collator, batch_size, precision)
-    labels = np.asarray(tokenized["labels"])
-    return task.score(logits, labels), task.postprocess(logits, table)
+    outputs = task.predict(loaded, tokenized, batch_size, precision)
+    return task.score(outputs, tokenized), task.postprocess(outputs, table)
 
 
 def score_splits(
@@ -130,9 +128,9 @@ def evaluate_target(
     table = held_out_table(target, split, data_file)
     where = data_file or f"{target}/splits/{split}.jsonl"
     require_columns(table, task.columns, where)
-    loaded = load_for_task(str(model_dir), task.name, {})
-    task.use_model_labels(loaded.model.config)
-    task.check_labels(table, where)
+    loaded = load_for_task(str(model_dir), task.head, {})
+    task.from_model(loaded.model.config)
+    task.check_rows(table, where)
     tokenized = table.map(
         task.preprocess,
         batched=True,

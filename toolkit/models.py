@@ -7,13 +7,12 @@ the tokenizer needs a pad token added.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-
-SEQUENCE_CLASSIFICATION = "AutoModelForSequenceClassification"
 
 
 @dataclass(frozen=True)
@@ -25,9 +24,6 @@ class Family:
     lora_targets: tuple[str, ...]
     needs_pad_token: bool = False
     layers: str = "encoder.layer"  # attribute path from `model.base_model` to the layer stack
-    heads: dict[str, str] = field(
-        default_factory=lambda: {"classification": SEQUENCE_CLASSIFICATION}
-    )
 
 
 _BERT = Family(
@@ -133,19 +129,22 @@ def apply_dropout(config: Any, family: Family, dropout: float | None) -> list[st
 
 def load_for_task(
     name: str,
-    task: str,
+    head_for: Callable[[Family], str],
     config_updates: dict[str, Any],
     dropout: float | None = None,
     revision: str | None = None,
 ) -> LoadedModel:
-    """Load tokenizer and the task head model of a checkpoint, with family fixes applied."""
+    """Load tokenizer and task head model of a checkpoint, with family fixes applied.
+
+    Args:
+        head_for: the task's choice of transformers Auto class for a family (it raises a
+            ToolkitError for a family the task cannot use).
+    """
     import transformers
 
     config = load_config(name, revision)
     family = family_of(config, name)
-    head = family.heads.get(task)
-    if head is None:
-        raise ToolkitError(f"task.name: {task!r} is not available for {config.model_type!r} models")
+    head = head_for(family)
     tokenizer = load_tokenizer(name, family, revision)
     config.update(config_updates)
     apply_dropout(config, family, dropout)

@@ -35,7 +35,7 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     out_dir = Path(recipe.output.dir)
     precision = preflight(recipe, task, out_dir, overwrite, dry_run)
     splits = build_splits(recipe.data, task.columns)
-    task.fit_labels(splits)
+    task.prepare(splits)
     loaded = load_model(recipe, task)
     tokenized = tokenize(splits, task, loaded.tokenizer)
     staging = report.staging_dir(out_dir)
@@ -58,6 +58,7 @@ def preflight(recipe: Recipe, task: Any, out_dir: Path, overwrite: bool, dry_run
         report.check_output_dir(out_dir, overwrite)
     config = load_config(recipe.model.name, recipe.model.revision)
     family = family_of(config, recipe.model.name)
+    task.head(family)  # a task the family cannot do fails here, before any data is read
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         task_metric_check(task, stopping.metric)
@@ -72,7 +73,7 @@ def load_model(recipe: Recipe, task: Any) -> LoadedModel:
     """The checkpoint with the task head, family dropout keys set, embeddings frozen if asked."""
     loaded = load_for_task(
         recipe.model.name,
-        task.name,
+        task.head,
         task.model_config(),
         dropout=recipe.regularization.dropout,
         revision=recipe.model.revision,

@@ -14,6 +14,7 @@ import numpy as np
 
 from toolkit import metrics
 from toolkit.errors import ToolkitError
+from toolkit.evaluation import predict_logits
 from toolkit.tasks import register
 
 
@@ -33,7 +34,11 @@ class Classification:
     def columns(self) -> list[str]:
         return [self.text_column, self.label_column]
 
-    def fit_labels(self, splits: Any) -> None:
+    def head(self, family: Any) -> str:
+        """Every family has a sequence-classification head (see the module docstring)."""
+        return "AutoModelForSequenceClassification"
+
+    def prepare(self, splits: Any) -> None:
         """Fix the label list from train (or the recipe) and check every held-out label is known."""
         train_labels = splits.train[self.label_column]
         if any(label is None for label in train_labels):
@@ -45,13 +50,13 @@ class Classification:
         if len(self.label_names) < 2:
             raise ToolkitError(f"data.train: column {self.label_column!r} has only one label")
         for split in ("train", "validation", "test"):
-            self.check_labels(getattr(splits, split), f"data.{split}")
+            self.check_rows(getattr(splits, split), f"data.{split}")
 
-    def use_model_labels(self, config: Any) -> None:
+    def from_model(self, config: Any) -> None:
         """Take the label names a trained model was saved with (for `toolkit eval`)."""
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
 
-    def check_labels(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Any, where: str) -> None:
         """Every label of `table` must be a known label (for held-out rows: seen in train)."""
         check_texts(table, self.text_column, where)
         known = set(self.label_names)
@@ -92,8 +97,14 @@ class Classification:
         predicted = np.asarray(logits).argmax(-1)
         return metrics.classification_metrics(labels, predicted, self.label_names, full=False)
 
-    def score(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    def predict(self, loaded: Any, tokenized: Any, batch_size: int, precision: str) -> np.ndarray:
+        """Logits of every held-out row, batched and length-sorted."""
+        collator = self.collator(loaded.tokenizer)
+        return predict_logits(loaded.model, tokenized, collator, batch_size, precision)
+
+    def score(self, logits: np.ndarray, tokenized: Any) -> dict[str, Any]:
         """Full held-out report: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
+        labels = np.asarray(tokenized["labels"])
         return metrics.classification_metrics(labels, logits.argmax(-1), self.label_names)
 
     def postprocess(self, logits: np.ndarray, table: Any) -> list[dict[str, Any]]:
