@@ -11,13 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from toolkit.errors import ToolkitError
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from toolkit.recipe_tasks import TASK_SECTIONS, ClassificationTask, Section
 
 
 class ModelSection(Section):
@@ -39,24 +36,6 @@ class ModelSection(Section):
     )
 
 
-class ClassificationTask(Section):
-    """Sentiment / text classification (binary or multi-class)."""
-
-    name: Literal["classification", "sentiment", "text-classification"] = Field(
-        description="Task name; each task has its own settings in this section."
-    )
-    text_column: str = Field("text", description="Column holding the input text.")
-    label_column: str = Field("label", description="Column holding the label (string or int).")
-    labels: list[str] | None = Field(
-        None,
-        description="Label names in id order. Default: sorted distinct labels of the train split.",
-    )
-    max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens.")
-
-
-# One settings class per task, told apart by `name`: a task's keys are checked against its own
-# class, so a key that belongs to another task is an error, not a silently ignored setting.
-TASK_SECTIONS: tuple[type[Section], ...] = (ClassificationTask,)
 TaskSection = Annotated[Union[TASK_SECTIONS], Field(discriminator="name")]  # noqa: UP007
 
 
