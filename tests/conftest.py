@@ -201,6 +201,8 @@ def make_recipe(
         "output": {"dir": str(out)},
     }
     for section, values in sections.items():
+        if section == "task" and "name" in values:  # another task: its own keys only
+            recipe["task"] = {}
         recipe.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

@@ -83,7 +83,8 @@ def validate(
         bool, typer.Option(help="List every recipe key with its default and meaning.")
     ] = False,
 ) -> None:
-    """Check recipes against the schema without loading any model or data."""
+    """Check recipes against the schema, and the task against the model family when the
+    checkpoint's config is at hand (a local directory or the hub cache); no weights or data."""
     from toolkit.recipe import explain as explain_rows
     from toolkit.recipe import load_recipe
     from toolkit.tasks import get_task
@@ -95,8 +96,25 @@ def validate(
         raise ToolkitError("validate: give at least one recipe file (or --explain)")
     for path in recipes or []:
         recipe = load_recipe(path, set_)
-        get_task(recipe.task.name)
-        typer.echo(f"ok  {path}")
+        task = get_task(recipe.task.name)(recipe)
+        family = cached_family(recipe.model)
+        if family is not None:
+            task.head(family)  # raises with the reason and the alternative
+        checked = "" if family is not None else " (model not available here: family not checked)"
+        typer.echo(f"ok  {path}{checked}")
+
+
+def cached_family(model_section):
+    """The model family from a local or cached config, without touching the network."""
+    from toolkit.models import family_of, load_config
+
+    try:
+        config = load_config(
+            model_section.name, {**model_section.source(), "local_files_only": True}
+        )
+    except ToolkitError:
+        return None
+    return family_of(config, model_section.name)
 
 
 @app.command(name="eval")

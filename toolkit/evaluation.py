@@ -51,7 +51,7 @@ def score_split(
     task: Any, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
 ) -> tuple[dict, list]:
     """Metrics and per-row prediction records for one held-out split."""
-    outputs = task.predict(loaded, tokenized, batch_size, precision)
+    outputs = task.predict(loaded, table, tokenized, batch_size, precision)
     return task.score(outputs, tokenized), task.postprocess(outputs, table)
 
 

@@ -55,6 +55,8 @@ FAMILIES: dict[str, Family] = {
     "t5": _T5,
     "mt5": _T5,
     "umt5": _T5,
+    # A saved bert2bert (or any EncoderDecoderModel); its own dropout lives in the sub-configs.
+    "encoder-decoder": Family("encoder-decoder", (), ()),
 }
 
 
@@ -74,7 +76,7 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
 
-def load_config(name: str, revision: str | None = None) -> Any:
+def load_config(name: str, source: dict[str, Any] | None = None) -> Any:
     """AutoConfig for a hub id or local directory, with errors the user can act on."""
     from transformers import AutoConfig
 
@@ -83,7 +85,7 @@ def load_config(name: str, revision: str | None = None) -> Any:
         raise ToolkitError(f"model.name: {name!r} not found (no such directory)")
     try:
         return AutoConfig.from_pretrained(
-            str(Path(name).expanduser()) if looks_local else name, revision=revision
+            str(Path(name).expanduser()) if looks_local else name, **(source or {})
         )
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
@@ -104,10 +106,13 @@ def family_of(config: Any, name: str) -> Family:
     return family
 
 
-def load_tokenizer(name: str, family: Family, revision: str | None = None) -> Any:
+def load_tokenizer(name: str, family: Family, source: dict[str, Any] | None = None) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+    tokenizer = AutoTokenizer.from_pretrained(name, **(source or {}))
+    # Training and loss scoring pad on the right: with left padding, decoders without explicit
+    # position ids would shift every real token's position. Generation switches to left itself.
+    tokenizer.padding_side = "right"
     if tokenizer.pad_token is None and family.needs_pad_token:
         # GPT-2-style vocabularies have no pad token; reusing EOS is the standard fix and keeps
         # the vocabulary (and so the embedding matrix) unchanged. Padding is masked anyway.
@@ -132,27 +137,52 @@ def load_for_task(
     head_for: Callable[[Family], str],
     config_updates: dict[str, Any],
     dropout: float | None = None,
-    revision: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Load tokenizer and task head model of a checkpoint, with family fixes applied.
 
     Args:
         head_for: the task's choice of transformers Auto class for a family (it raises a
             ToolkitError for a family the task cannot use).
+        source: from_pretrained arguments that locate the checkpoint (revision, gguf_file).
     """
     import transformers
 
-    config = load_config(name, revision)
+    config = load_config(name, source)
     family = family_of(config, name)
     head = head_for(family)
-    tokenizer = load_tokenizer(name, family, revision)
+    tokenizer = load_tokenizer(name, family, source)
     config.update(config_updates)
     apply_dropout(config, family, dropout)
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
-    model_class = getattr(transformers, head)
-    model = model_class.from_pretrained(name, config=config, revision=revision)
+    if head == "bert2bert":
+        model = load_bert2bert(name, family, tokenizer, dropout, (source or {}).get("revision"))
+    else:
+        model_class = getattr(transformers, head)
+        model = model_class.from_pretrained(name, config=config, **(source or {}))
     return LoadedModel(model, tokenizer, family, config.model_type)
+
+
+def load_bert2bert(
+    name: str, family: Family, tokenizer: Any, dropout: float | None, revision: str | None
+) -> Any:
+    """An EncoderDecoderModel from two copies of an encoder checkpoint: the decoder copy gets
+    cross-attention and a causal mask; [CLS] starts decoding and [SEP] ends it."""
+    from transformers import EncoderDecoderModel
+
+    keys = family.dropout_keys if dropout is not None else ()
+    kwargs = {f"{side}_{key}": dropout for key in keys for side in ("encoder", "decoder")}
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+        name, name, encoder_revision=revision, decoder_revision=revision, **kwargs
+    )
+    start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = start
+        config.eos_token_id = end
+        config.pad_token_id = tokenizer.pad_token_id
+    return model
 
 
 def freeze_input_embeddings(model: Any) -> int:

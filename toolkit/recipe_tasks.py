@@ -100,11 +100,17 @@ class QuestionAnsweringTask(Section):
         "answers", description="Column of {text: [...], answer_start: [...]} dicts."
     )
     max_length: int = Field(
-        384, ge=32, le=8192, description="Tokens per (question, context) window."
+        384,
+        ge=32,
+        le=8192,
+        description="Tokens per (question, context) window; for T5 the longest input (longer "
+        "ones are refused, not cut).",
     )
     stride: int = Field(128, ge=0, description="Overlap between windows of a long context.")
     n_best: int = Field(20, ge=1, description="Start/end candidates considered per window.")
-    max_answer_length: int = Field(30, ge=1, description="Longest answer span in tokens.")
+    max_answer_length: int = Field(
+        30, ge=1, description="Longest predicted answer span in tokens (extractive)."
+    )
     allow_no_answer: bool = Field(False, description="SQuAD v2: questions may have no answer.")
     null_threshold: float = Field(
         0.0, description="Predict no answer when null beats span by this."
@@ -112,7 +118,10 @@ class QuestionAnsweringTask(Section):
     bad_answer_rows: Literal["refuse", "drop"] = Field(
         "refuse", description="Rows whose answer_start does not point at the answer text."
     )
-    generation: GenerationSettings = GenerationSettings(max_new_tokens=32)
+    generation: GenerationSettings = Field(
+        default_factory=lambda: GenerationSettings(max_new_tokens=32),
+        description="T5 answer generation; also the longest answer target it trains on.",
+    )
 
     @model_validator(mode="after")
     def _stride_fits(self) -> QuestionAnsweringTask:
@@ -137,4 +146,8 @@ class PretrainingTask(Section):
 
 
 # Only tasks with an implementation in toolkit/tasks/ are listed (a test keeps the two in step).
-TASK_SECTIONS: tuple[type[Section], ...] = (ClassificationTask,)
+TASK_SECTIONS: tuple[type[Section], ...] = (
+    ClassificationTask,
+    TranslationTask,
+    GenerationTask,
+)

@@ -60,7 +60,14 @@ def print_dry_run(
     console.print("[bold]dataset sizes[/] " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     sample = tokenized["train"][0]
     tokens = loaded.tokenizer.convert_ids_to_tokens(sample["input_ids"])
-    console.print(f"[bold]tokenized sample[/] ({len(tokens)} tokens, label id {sample['labels']})")
+    labels = sample.get("labels")
+    if labels is None and "start_positions" in sample:
+        shown = f"answer span {sample['start_positions']}-{sample['end_positions']}"
+    elif isinstance(labels, int):
+        shown = f"label id {labels}"
+    else:
+        shown = f"{len(labels)} label tokens"
+    console.print(f"[bold]tokenized sample[/] ({len(tokens)} tokens, {shown})")
     console.print("  " + " ".join(tokens), markup=False, highlight=False)
     effective = (
         args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
@@ -125,6 +132,13 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def headline(scores: dict) -> dict[str, float]:
+    """The scalar metrics of one split (per-class tables, matrices and signatures left out)."""
+    return {
+        k: v for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
 def print_summary(out_dir: Path, metrics: dict) -> None:
     train = metrics["train"]
     console.print(
@@ -132,28 +146,26 @@ def print_summary(out_dir: Path, metrics: dict) -> None:
         f"({train.get('train_samples_per_second', 0):.1f} samples/s, {train['precision']}); "
         f"run directory: {out_dir}"
     )
+    splits = {name: headline(scores) for name, scores in metrics.items() if name != "train"}
+    columns = list(dict.fromkeys(key for scores in splits.values() for key in scores))
     table = Table(title="held-out metrics")
     table.add_column("split")
-    for column in ("accuracy", "f1_macro", "samples"):
+    for column in columns:
         table.add_column(column, justify="right")
-    for name, scores in metrics.items():
-        if name != "train":
-            table.add_row(
-                name,
-                *(
-                    f"{scores.get(c, float('nan')):.4g}"
-                    for c in ("accuracy", "f1_macro", "samples")
-                ),
-            )
+    for name, scores in splits.items():
+        table.add_row(name, *(f"{scores.get(c, float('nan')):.4g}" for c in columns))
     console.print(table)
 
 
 def print_eval(metrics: dict, title: str) -> None:
-    """Accuracy, macro-F1, per-class table and confusion matrix of one evaluation."""
-    console.print(
-        f"[bold]{title}[/]: accuracy {metrics['accuracy']:.4f}, "
-        f"macro-F1 {metrics['f1_macro']:.4f}, {metrics['samples']} samples"
-    )
+    """Headline metrics, then per-class table and confusion matrix where the task has them."""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in headline(metrics).items())
+    console.print(f"[bold]{title}[/]: {shown}")
+    if "per_class" in metrics:
+        print_classes(metrics)
+
+
+def print_classes(metrics: dict) -> None:
     per_class = Table(title="per class")
     for column in ("label", "precision", "recall", "f1", "support"):
         per_class.add_column(column, justify="right" if column != "label" else "left")

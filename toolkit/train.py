@@ -56,7 +56,7 @@ def preflight(recipe: Recipe, task: Any, out_dir: Path, overwrite: bool, dry_run
     """Cheap checks before any data or weights are loaded; returns the resolved precision."""
     if not dry_run:
         report.check_output_dir(out_dir, overwrite)
-    config = load_config(recipe.model.name, recipe.model.revision)
+    config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
     task.head(family)  # a task the family cannot do fails here, before any data is read
     stopping = recipe.regularization.early_stopping
@@ -76,7 +76,7 @@ def load_model(recipe: Recipe, task: Any) -> LoadedModel:
         task.head,
         task.model_config(),
         dropout=recipe.regularization.dropout,
-        revision=recipe.model.revision,
+        source=recipe.model.source(),
     )
     if recipe.model.freeze_layers:
         freeze_lower_layers(loaded.model, loaded.family, recipe.model.freeze_layers)

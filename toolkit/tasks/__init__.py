@@ -36,4 +36,5 @@ def known_tasks() -> list[str]:
 
 
 def _load_builtin_tasks() -> Any:
-    from toolkit.tasks import classification  # noqa: F401  (registers itself)
+    # noqa: F401 — importing a task module registers its task
+    from toolkit.tasks import classification, text_generation, translation  # noqa: F401

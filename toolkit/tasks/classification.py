@@ -97,7 +97,9 @@ class Classification:
         predicted = np.asarray(logits).argmax(-1)
         return metrics.classification_metrics(labels, predicted, self.label_names, full=False)
 
-    def predict(self, loaded: Any, tokenized: Any, batch_size: int, precision: str) -> np.ndarray:
+    def predict(
+        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
+    ) -> np.ndarray:
         """Logits of every held-out row, batched and length-sorted."""
         collator = self.collator(loaded.tokenizer)
         return predict_logits(loaded.model, tokenized, collator, batch_size, precision)

@@ -1,0 +1,137 @@
+"""Translation end to end on tiny T5, GPT-2 and BERT (bert2bert), and its bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from conftest import FILLER, make_recipe
+
+from toolkit.cli import app
+
+
+# A toy "language": the target is the source with each word reversed, so it is learnable but
+# not a copy; the tiny tokenizers were trained on the source words only, which is enough.
+def toy_pairs(count: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        words = rng.choices(FILLER, k=rng.randint(2, 5))
+        rows.append(
+            {"translation": {"en": " ".join(words), "es": " ".join(w[::-1] for w in words)}}
+        )
+    return rows
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def translation_recipe(tmp_path, model_dir, data, **task):
+    return make_recipe(
+        tmp_path / "r.yaml", model_dir, data, tmp_path / "run",
+        task={"name": "translation", "source_lang": "en", "target_lang": "es",
+              "max_source_length": 64, "max_target_length": 32,
+              "generation": {"max_new_tokens": 12}, **task},
+        train={"epochs": 1, "batch_size": 8, "learning_rate": 1e-3},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["t5", "gpt2", "bert"])
+def test_translation_each_family(family, tiny_models, tmp_path, runner):
+    data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(80))
+    recipe = translation_recipe(tmp_path, tiny_models[family], data)
+    result = runner.invoke(app, ["run", str(recipe)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert 0 <= metrics[split]["bleu"] <= 100 and 0 <= metrics[split]["chrf"] <= 100
+        assert "nrefs:1" in metrics[split]["bleu_signature"]
+        assert metrics[split]["perplexity"] > 1
+    predictions = [
+        json.loads(line) for line in (out / "predictions" / "test.jsonl").read_text().splitlines()
+    ]
+    assert len(predictions) == 12 and {"source", "reference", "prediction"} <= set(predictions[0])
+    assert predictions[0]["reference"] == predictions[0]["reference"].strip()
+
+    result = runner.invoke(app, ["eval", str(out)])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((out / "eval" / "test.json").read_text())
+    assert evaluated["bleu"] == pytest.approx(metrics["test"]["bleu"])
+
+
+def test_decoder_loss_covers_target_only(tiny_models):
+    from transformers import AutoTokenizer
+
+    from toolkit.tasks.text_to_text import IGNORE, encode_pairs
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["gpt2"])
+    encoded = encode_pairs(tokenizer, True, ["the film was"], ["good"], 32, 32)
+    prompt_len = len(tokenizer("the film was")["input_ids"])
+    labels = encoded["labels"][0]
+    assert labels[:prompt_len] == [IGNORE] * prompt_len
+    assert labels[prompt_len:] == encoded["input_ids"][0][prompt_len:]
+    assert labels[-1] == tokenizer.eos_token_id
+
+
+def test_two_column_layout_prefix_and_prompt(tiny_models, tmp_path, runner):
+    from toolkit.models import FAMILIES
+    from toolkit.recipe import load_recipe
+    from toolkit.tasks import get_task
+
+    rows = [{"src": p["translation"]["en"], "tgt": p["translation"]["es"]} for p in toy_pairs(60)]
+    data = write_jsonl(tmp_path / "cols.jsonl", rows)
+    two_columns = {"translation_column": None, "source_column": "src", "target_column": "tgt"}
+    recipe_file = translation_recipe(tmp_path, tiny_models["t5"], data, **two_columns)
+    result = runner.invoke(app, ["run", str(recipe_file), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "train 42, validation 9, test 9" in result.output
+    task = get_task("translation")(load_recipe(recipe_file))
+    task.head(FAMILIES["t5"])
+    assert task.format_source("the cast") == "translate English to Spanish: the cast"
+    task.head(FAMILIES["gpt2"])
+    assert task.format_source("the cast") == "Translate English to Spanish:\nthe cast\nSpanish:"
+    task.head(FAMILIES["bert"])
+    assert task.format_source("the cast") == "the cast"
+
+
+def fails(runner, args, *expected):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) <= 2, (
+        result.output
+    )
+    for text in expected:
+        assert text in result.output, result.output
+
+
+def test_translation_bad_input(tiny_models, tmp_path, runner):
+    rows = toy_pairs(60)
+    rows[5]["translation"]["es"] = ""
+    data = write_jsonl(tmp_path / "holes.jsonl", rows)
+    fails(
+        runner,
+        ["run", str(translation_recipe(tmp_path, tiny_models["t5"], data))],
+        "row",
+        "'es' side",
+    )
+    data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(60))
+    recipe = translation_recipe(tmp_path, tiny_models["t5"], data, target_lang="de")
+    fails(runner, ["run", str(recipe)], "language 'de' is not in the data", "en, es")
+    recipe = translation_recipe(tmp_path, tiny_models["t5"], data, translation_column=None)
+    fails(runner, ["validate", str(recipe)], "translation_column")
+    assert not (tmp_path / "run").exists()
+
+
+def test_source_longer_than_limit_is_refused(tiny_models, tmp_path, runner):
+    rows = toy_pairs(60)
+    rows[2]["translation"]["en"] = " ".join(["the film"] * 40)
+    data = write_jsonl(tmp_path / "long.jsonl", rows)
+    recipe = translation_recipe(tmp_path, tiny_models["gpt2"], data)
+    result = runner.invoke(app, ["run", str(recipe)])
+    assert result.exit_code == 2, result.output
+    assert "longer than task.max_source_length = 64 tokens" in result.output
+    assert not (tmp_path / "run").exists()

