@@ -150,4 +150,5 @@ TASK_SECTIONS: tuple[type[Section], ...] = (
     ClassificationTask,
     TranslationTask,
     GenerationTask,
+    QuestionAnsweringTask,
 )
