@@ -57,9 +57,10 @@ def test_validate_explain_lists_every_section(runner):
 def test_overrides_are_typed_and_nested(tmp_path):
     path = Path(__file__).resolve().parent.parent / "recipes" / "sentiment_bert.yaml"
     sets = ["train.epochs=1", "train.group_by_length=false", "regularization.early_stopping=null"]
+    sets.append("train.eval_every=no")  # YAML reads a bare `no` as false
     recipe = load_recipe(path, [*sets, "task.labels=[negative, positive]"])
     assert recipe.train.epochs == 1 and recipe.train.group_by_length is False
-    assert recipe.regularization.early_stopping is None
+    assert recipe.regularization.early_stopping is None and recipe.train.eval_every == "no"
     assert recipe.task.labels == ["negative", "positive"]
     with pytest.raises(ToolkitError, match="not a section"):
         load_recipe(path, ["train.epochs.x=1"])

@@ -106,8 +106,10 @@ def validate(
 
 def cached_family(model_section):
     """The model family from a local or cached config, without touching the network."""
-    from toolkit.models import family_of, load_config
+    from toolkit.models import FAMILIES, family_of, load_config
 
+    if model_section.scratch is not None:  # built at run time; its family is known already
+        return FAMILIES[model_section.scratch.model_type]
     try:
         config = load_config(
             model_section.name, {**model_section.source(), "local_files_only": True}

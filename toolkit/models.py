@@ -161,7 +161,18 @@ def load_for_task(
     else:
         model_class = getattr(transformers, head)
         model = model_class.from_pretrained(name, config=config, **(source or {}))
+    if (source or {}).get("gguf_file"):
+        forget_gguf_quantizer(model)
     return LoadedModel(model, tokenizer, family, config.model_type)
+
+
+def forget_gguf_quantizer(model: Any) -> None:
+    """transformers de-quantises GGUF weights to full precision on load but keeps its GGUF
+    "quantizer" attached, which makes Trainer refuse full fine-tuning and save_pretrained
+    record a quantization config; the weights are plain tensors, so drop both."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
 
 
 def load_bert2bert(

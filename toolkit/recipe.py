@@ -11,16 +11,47 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toolkit.errors import ToolkitError
 from toolkit.recipe_tasks import TASK_SECTIONS, ClassificationTask, Section
 
 
+class ScratchSection(Section):
+    """A new, randomly initialised model and a tokenizer trained on the training split."""
+
+    model_type: Literal["bert", "gpt2", "t5"] = Field(
+        description="Architecture: bert (WordPiece), gpt2 (byte-level BPE) or t5 (Unigram with "
+        "100 <extra_id_k> sentinels)."
+    )
+    vocab_size: int = Field(8000, ge=300, le=250_000, description="Tokenizer vocabulary size.")
+    hidden_size: int = Field(256, ge=8, description="Width of every layer (d_model for T5).")
+    layers: int = Field(4, ge=1, le=64, description="Transformer layers (per stack for T5).")
+    heads: int = Field(4, ge=1, description="Attention heads; must divide hidden_size.")
+    intermediate_size: int | None = Field(
+        None, ge=8, description="Feed-forward width; default 4 × hidden_size."
+    )
+    max_positions: int = Field(
+        512, ge=16, le=8192, description="Longest sequence (position embeddings) in tokens."
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ScratchSection:
+        if self.hidden_size % self.heads:
+            raise ValueError("hidden_size must be a multiple of heads")
+        return self
+
+
 class ModelSection(Section):
     name: str = Field(
         description="Hub id (e.g. `bert-base-uncased`) or local directory of a BERT-, GPT-2- or "
-        "T5-family checkpoint."
+        "T5-family checkpoint; with model.scratch, a label for the new model (the run then "
+        "records the folder the new checkpoint was built in)."
+    )
+    scratch: ScratchSection | None = Field(
+        None,
+        description="Build a new model instead of loading one: a tokenizer trained on the "
+        "training split and random weights, saved to .<output.dir name>.scratch/ beside the run.",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     gguf_file: str | None = Field(
@@ -39,6 +70,12 @@ class ModelSection(Section):
         description="Also freeze all embeddings and the lowest N transformer layers (encoder "
         "layers for T5): the backward pass stops above them.",
     )
+
+    @model_validator(mode="after")
+    def _scratch_has_no_source(self) -> ModelSection:
+        if self.scratch is not None and (self.revision or self.gguf_file):
+            raise ValueError("model.scratch builds a new model: drop model.revision/gguf_file")
+        return self
 
     def source(self) -> dict[str, Any]:
         """from_pretrained arguments that locate the checkpoint."""
@@ -135,6 +172,11 @@ class TrainSection(Section):
     save_total_limit: int = Field(
         1, ge=1, description="Checkpoints kept (with early stopping the best is kept too)."
     )
+
+    @field_validator("eval_every", mode="before")
+    @classmethod
+    def _yaml_no_is_false(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML 1.1 reads a bare `no` as false
 
     @model_validator(mode="after")
     def _steps_need_interval(self) -> TrainSection:

@@ -151,4 +151,5 @@ TASK_SECTIONS: tuple[type[Section], ...] = (
     TranslationTask,
     GenerationTask,
     QuestionAnsweringTask,
+    PretrainingTask,
 )

@@ -23,6 +23,7 @@ from toolkit.models import (
     load_for_task,
 )
 from toolkit.recipe import Recipe
+from toolkit.scratch import build_checkpoint
 from toolkit.tasks import get_task
 
 
@@ -33,6 +34,8 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     set_seed(recipe.train.seed)
     task = get_task(recipe.task.name)(recipe)
     out_dir = Path(recipe.output.dir)
+    if recipe.model.scratch is not None:  # new model: from here on a checkpoint like any other
+        recipe.model.name = str(build_checkpoint(recipe, task.columns))
     precision = preflight(recipe, task, out_dir, overwrite, dry_run)
     splits = build_splits(recipe.data, task.columns)
     task.prepare(splits)

@@ -37,4 +37,4 @@ def known_tasks() -> list[str]:
 
 def _load_builtin_tasks() -> Any:
     # noqa: F401 — importing a task module registers its task
-    from toolkit.tasks import classification, qa, text_generation, translation  # noqa: F401
+    from toolkit.tasks import classification, pretraining, qa, text_generation, translation  # noqa: F401
