@@ -135,3 +135,64 @@ def test_source_longer_than_limit_is_refused(tiny_models, tmp_path, runner):
     assert result.exit_code == 2, result.output
     assert "longer than task.max_source_length = 64 tokens" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def build_seq2seq(folder, kind):
+    """Tiny random BART or Marian with a byte-level BPE tokenizer (offline stand-ins for the
+    hub's facebook/bart-* and Helsinki-NLP/opus-mt-* checkpoints)."""
+    from conftest import train_bytelevel
+    from transformers import BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel
+
+    specials = ["<pad>", "</s>", "<unk>", "<s>"]
+    template = "<s> $A </s>" if kind == "bart" else "$A </s>"
+    tok = train_bytelevel(
+        folder,
+        specials,
+        template=template,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        bos_token="<s>",
+    )
+    sizes = dict(
+        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+        decoder_ffn_dim=64, max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    if kind == "bart":
+        config = BartConfig(
+            **sizes, bos_token_id=tok.bos_token_id, decoder_start_token_id=tok.eos_token_id
+        )
+        BartForConditionalGeneration(config).save_pretrained(folder)
+    else:
+        config = MarianConfig(**sizes, decoder_start_token_id=tok.pad_token_id)
+        MarianMTModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["bart", "marian"])
+def test_translation_on_other_seq2seq_checkpoints(kind, tmp_path, runner):
+    model_dir = build_seq2seq(tmp_path / kind, kind)
+    data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(60))
+    recipe = translation_recipe(tmp_path, model_dir, data)
+    result = runner.invoke(app, ["run", str(recipe)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0 <= metrics["test"]["bleu"] <= 100 and metrics["test"]["perplexity"] > 1
+    from toolkit.models import FAMILIES
+    from toolkit.recipe import load_recipe
+    from toolkit.tasks import get_task
+
+    task = get_task("translation")(load_recipe(recipe))
+    task.head(FAMILIES[kind])
+    assert task.format_source("the cast") == "the cast"  # no T5-style prefix for BART/Marian
+
+
+def test_head_a_family_lacks_is_refused_before_loading(tmp_path, runner):
+    from conftest import make_recipe, toy_rows, write_csv
+
+    model_dir = build_seq2seq(tmp_path / "marian", "marian")
+    data = write_csv(tmp_path / "toy.csv", toy_rows(60))
+    recipe = make_recipe(tmp_path / "c.yaml", model_dir, data, tmp_path / "run")
+    fails(runner, ["run", str(recipe)], "'marian' model", "no SequenceClassification head")

@@ -24,6 +24,7 @@ class Family:
     lora_targets: tuple[str, ...]
     needs_pad_token: bool = False
     layers: str = "encoder.layer"  # attribute path from `model.base_model` to the layer stack
+    task_prefix: bool = False  # T5 was pre-trained with "translate X to Y: "-style prefixes
 
 
 _BERT = Family(
@@ -31,7 +32,15 @@ _BERT = Family(
 )
 _GPT2 = Family("decoder", ("resid_pdrop", "embd_pdrop", "attn_pdrop"), ("c_attn",), True, "h")
 _LLAMA = Family("decoder", ("attention_dropout",), ("q_proj", "v_proj"), True, "layers")
-_T5 = Family("encoder-decoder", ("dropout_rate",), ("q", "v"), layers="encoder.block")
+_T5 = Family(
+    "encoder-decoder", ("dropout_rate",), ("q", "v"), layers="encoder.block", task_prefix=True
+)
+_BART = Family(
+    "encoder-decoder",
+    ("dropout", "attention_dropout", "activation_dropout"),
+    ("q_proj", "v_proj"),
+    layers="encoder.layers",
+)
 
 FAMILIES: dict[str, Family] = {
     "bert": _BERT,
@@ -55,6 +64,9 @@ FAMILIES: dict[str, Family] = {
     "t5": _T5,
     "mt5": _T5,
     "umt5": _T5,
+    "bart": _BART,
+    "mbart": _BART,
+    "marian": _BART,
     # A saved bert2bert (or any EncoderDecoderModel); its own dropout lives in the sub-configs.
     "encoder-decoder": Family("encoder-decoder", (), ()),
 }
@@ -151,6 +163,7 @@ def load_for_task(
     config = load_config(name, source)
     family = family_of(config, name)
     head = head_for(family)
+    check_head(head, config, name)
     tokenizer = load_tokenizer(name, family, source)
     config.update(config_updates)
     apply_dropout(config, family, dropout)
@@ -173,6 +186,18 @@ def forget_gguf_quantizer(model: Any) -> None:
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:
         quantizer.remove_quantization_config(model)
+
+
+def check_head(head: str, config: Any, name: str) -> None:
+    """Refuse, before loading weights, a head transformers has no class for on this model."""
+    import transformers
+
+    mapping = getattr(getattr(transformers, head, None), "_model_mapping", None)
+    if mapping is not None and type(config) not in mapping:
+        raise ToolkitError(
+            f"model.name: {name!r} is a {config.model_type!r} model, for which transformers has "
+            f"no {head.removeprefix('AutoModelFor')} head; use another checkpoint for this task"
+        )
 
 
 def load_bert2bert(

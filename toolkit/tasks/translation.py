@@ -7,6 +7,7 @@ from typing import Any
 
 from toolkit import metrics
 from toolkit.errors import ToolkitError
+from toolkit.models import FAMILIES
 from toolkit.tasks import register
 from toolkit.tasks import text_to_text as t2t
 
@@ -29,7 +30,7 @@ class Translation:
 
     def head(self, family: Any) -> str:
         self.decoder_only = family.kind == "decoder"
-        self.is_t5 = family.kind == "encoder-decoder" and family.dropout_keys == ("dropout_rate",)
+        self.is_t5 = family.task_prefix
         return t2t.seq2seq_head(family)
 
     def prepare(self, splits: Any) -> None:
@@ -37,7 +38,8 @@ class Translation:
             self.check_rows(getattr(splits, split), f"data.{split}")
 
     def from_model(self, config: Any) -> None:
-        self.is_t5 = config.model_type in ("t5", "mt5", "umt5")
+        family = FAMILIES.get(config.model_type)
+        self.is_t5 = family is not None and family.task_prefix
         self.decoder_only = not getattr(config, "is_encoder_decoder", False)
 
     def pairs(self, batch: dict[str, list]) -> tuple[list[str], list[str]]:
