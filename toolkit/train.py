@@ -34,9 +34,11 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     set_seed(recipe.train.seed)
     task = get_task(recipe.task.name)(recipe)
     out_dir = Path(recipe.output.dir)
+    if not dry_run:
+        report.check_output_dir(out_dir, overwrite)
     if recipe.model.scratch is not None:  # new model: from here on a checkpoint like any other
         recipe.model.name = str(build_checkpoint(recipe, task.columns))
-    precision = preflight(recipe, task, out_dir, overwrite, dry_run)
+    precision = preflight(recipe, task)
     splits = build_splits(recipe.data, task.columns)
     task.prepare(splits)
     loaded = load_model(recipe, task)
@@ -55,10 +57,8 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     )
 
 
-def preflight(recipe: Recipe, task: Any, out_dir: Path, overwrite: bool, dry_run: bool) -> str:
+def preflight(recipe: Recipe, task: Any) -> str:
     """Cheap checks before any data or weights are loaded; returns the resolved precision."""
-    if not dry_run:
-        report.check_output_dir(out_dir, overwrite)
     config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
     task.head(family)  # a task the family cannot do fails here, before any data is read
