@@ -105,18 +105,25 @@ def validate(
 
 
 def cached_family(model_section):
-    """The model family from a local or cached config, without touching the network."""
+    """The model family from the checkpoint's config: local or cached first, then (unless
+    HF_HUB_OFFLINE is set) the hub, which sends only config.json; None when unreachable."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import logging as hub_logging
+
     from toolkit.models import FAMILIES, family_of, load_config
+
+    hub_logging.set_verbosity_error()  # an unreachable hub is reported once, below, not per retry
 
     if model_section.scratch is not None:  # built at run time; its family is known already
         return FAMILIES[model_section.scratch.model_type]
-    try:
-        config = load_config(
-            model_section.name, {**model_section.source(), "local_files_only": True}
-        )
-    except ToolkitError:
-        return None
-    return family_of(config, model_section.name)
+    attempts = [{"local_files_only": True}] + ([] if constants.HF_HUB_OFFLINE else [{}])
+    for extra in attempts:
+        try:
+            config = load_config(model_section.name, {**model_section.source(), **extra})
+        except ToolkitError:
+            continue
+        return family_of(config, model_section.name)
+    return None
 
 
 @app.command(name="eval")
@@ -140,6 +147,27 @@ def eval_(
     metrics, out_file = evaluate_target(target, split, data, recipe, batch_size)
     report.print_eval(metrics, title=f"{target} on {data or split}")
     report.console.print(f"written: {out_file}")
+
+
+@app.command()
+@friendly_errors
+def augment(
+    source: Annotated[Path, typer.Argument(help="Data file (csv, tsv, json, jsonl, parquet).")],
+    out: Annotated[Path, typer.Option(help="Output file: csv, jsonl, json or parquet.")],
+    method: Annotated[str, typer.Option(help="synonym, swap, delete or insert.")] = "synonym",
+    column: Annotated[str, typer.Option(help="Text column to augment.")] = "text",
+    n: Annotated[int, typer.Option(min=1, help="Variants per row.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of words edited.")] = 0.15,
+    originals: Annotated[bool, typer.Option(help="Keep the original rows.")] = True,
+) -> None:
+    """Write augmented copies of a text column (other columns, e.g. labels, are kept)."""
+    from toolkit.augment.pipeline import augment_file
+
+    summary = augment_file(source, out, method, column, n, seed, p, originals)
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(f"written: {out}")
 
 
 def main() -> None:  # pragma: no cover
