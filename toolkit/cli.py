@@ -162,6 +162,7 @@ def augment(
     originals: Annotated[bool, typer.Option(help="Keep the original rows.")] = True,
 ) -> None:
     """Write augmented copies of a text column (other columns, e.g. labels, are kept)."""
+    quiet_libraries()
     from toolkit.augment.pipeline import augment_file
 
     summary = augment_file(source, out, method, column, n, seed, p, originals)
