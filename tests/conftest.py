@@ -5,12 +5,18 @@ label is decided by a cue word, so a model that learns anything scores well abov
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
+
+# Tests never use the network: say so before huggingface_hub reads its settings, so a hub id
+# fails at once instead of after retries (`make test` sets the same variables).
+for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_variable, "1")
 
 POSITIVE = ["good", "great", "superb", "lovely", "wonderful"]
 NEGATIVE = ["bad", "awful", "dull", "terrible", "boring"]

@@ -122,3 +122,41 @@ def test_missing_wordnet_names_the_make_target(runner, toy_file, tmp_path, monke
     fails_cleanly(runner, ["augment", str(toy_file), "--out", str(out)], "make augment-assets")
     synonym.synonym_table.cache_clear()
     assert not out.exists()
+
+
+def test_recipe_augment_section_grows_train_only(tiny_models, toy_csv, tmp_path, runner):
+    from conftest import make_recipe
+
+    out = tmp_path / "run"
+    recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], toy_csv, out)
+    text = (
+        recipe.read_text() + "augment:\n  - {method: synonym, p: 0.2, n: 1}\n  - {method: swap}\n"
+    )
+    recipe.write_text(text)
+    result = runner.invoke(app, ["run", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "augmented train split" in result.output
+    record = json.loads((out / "splits.json").read_text())["train_augmentation"]
+    assert record["rows_in"] == 168 and record["rows_out"] > 168 * 2  # originals + 2 steps
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["samples"] == 36  # held-out splits untouched
+    assert metrics["train"]["train_samples_per_second"] > 0
+
+
+def test_recipe_augment_bad_method_and_unsupported_task(tiny_models, toy_csv, tmp_path, runner):
+    from conftest import make_recipe
+
+    recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], toy_csv, tmp_path / "run")
+    recipe.write_text(recipe.read_text() + "augment:\n  - {method: synonim}\n")
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 2 and "did you mean 'synonym'" in result.output
+    qa = make_recipe(
+        tmp_path / "qa.yaml", tiny_models["bert"], toy_csv, tmp_path / "run",
+        task={"name": "qa"},
+    )  # fmt: skip
+    qa.write_text(qa.read_text() + "augment:\n  - {method: synonym}\n")
+    result = runner.invoke(app, ["run", str(qa)])
+    assert (
+        result.exit_code == 2 and "augment: not available for question-answering" in result.output
+    )
+    assert not (tmp_path / "run").exists()

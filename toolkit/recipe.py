@@ -116,6 +116,23 @@ class DataSection(Section):
     split_seed: int = Field(42, description="Seed of the held-out split carving.")
 
 
+class AugmentStep(Section):
+    method: str = Field(description="Augmentation method: synonym, swap, delete or insert.")
+    p: float = Field(0.15, gt=0, le=1, description="Share of the words each variant changes.")
+    n: int = Field(1, ge=1, le=20, description="Variants made per training row.")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from toolkit.augment import METHODS
+
+        if value not in METHODS:
+            close = difflib.get_close_matches(value, METHODS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown method {value!r} (known: {', '.join(METHODS)}){hint}")
+        return value
+
+
 class EarlyStopping(Section):
     metric: str = Field(
         "accuracy", description="Validation metric watched, e.g. accuracy, f1_macro, loss."
@@ -199,6 +216,11 @@ class Recipe(Section):
     model: ModelSection
     task: TaskSection
     data: DataSection
+    augment: list[AugmentStep] = Field(
+        [],
+        description="Augmentation steps applied to the train split only, after the held-out "
+        "splits are fixed; originals are kept.",
+    )
     regularization: RegularizationSection = RegularizationSection()
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()

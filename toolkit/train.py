@@ -41,6 +41,7 @@ def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path 
     precision = preflight(recipe, task)
     splits = build_splits(recipe.data, task.columns)
     task.prepare(splits)
+    augment_train_split(recipe, task, splits)
     loaded = load_model(recipe, task)
     tokenized = tokenize(splits, task, loaded.tokenizer)
     staging = report.staging_dir(out_dir)
@@ -62,6 +63,11 @@ def preflight(recipe: Recipe, task: Any) -> str:
     config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
     task.head(family)  # a task the family cannot do fails here, before any data is read
+    if recipe.augment and getattr(task, "augment_column", None) is None:
+        raise ToolkitError(
+            f"augment: not available for {task.name} yet (its targets or answer spans would "
+            "have to be kept aligned with the edited text); remove the augment section"
+        )
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         task_metric_check(task, stopping.metric)
@@ -70,6 +76,23 @@ def preflight(recipe: Recipe, task: Any) -> str:
                 "regularization.early_stopping needs evaluation: set train.eval_every"
             )
     return resolve_precision(recipe.train.precision, family, config.model_type)
+
+
+def augment_train_split(recipe: Recipe, task: Any, splits: Splits) -> None:
+    """Apply the recipe's augment steps to the train split only (held-out rows stay as they are)."""
+    if not recipe.augment:
+        return
+    from toolkit.augment.pipeline import augment_train
+
+    splits.train, summary = augment_train(
+        splits.train, task.augment_column, recipe.augment, recipe.train.seed
+    )
+    splits.record["train_augmentation"] = {
+        "steps": [step.model_dump() for step in recipe.augment],
+        "rows_in": summary.rows_in,
+        "rows_out": summary.rows_out,
+    }
+    report.console.print("[bold]augmented train split[/]: " + "; ".join(summary.lines()))
 
 
 def load_model(recipe: Recipe, task: Any) -> LoadedModel:

@@ -130,3 +130,25 @@ def write_atomically(frame, out: Path) -> None:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def augment_train(table, column: str, steps, seed: int):
+    """The train split plus each recipe step's variants of `column` (originals kept once).
+
+    Returns the new table and the run's Summary; held-out splits are never passed here.
+    """
+    texts = table[column]
+    summary = Summary(rows_in=len(texts))
+    index, out = [], []
+    start = time.perf_counter()
+    for number, step in enumerate(steps):
+        variants = get_method(step.method, step.p).augment(
+            texts, step.n, random.Random(seed + number)
+        )
+        rows, _, new_texts = collect(texts, variants, number == 0, step.method, summary)
+        index += rows
+        out += new_texts
+    summary.seconds = time.perf_counter() - start
+    augmented = table.select(index).remove_columns([column]).add_column(column, out)
+    summary.rows_out = len(augmented)
+    return augmented, summary
