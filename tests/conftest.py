@@ -104,6 +104,13 @@ def train_bytelevel(folder: Path, specials: list[str], template: str | None = No
     return fast
 
 
+def seeded_init() -> None:
+    """Fixture weights are random but the same on every run, so no test depends on luck."""
+    import torch
+
+    torch.manual_seed(int(os.environ.get("TOOLKIT_TEST_SEED", "0")))
+
+
 def build_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertModel
 
@@ -117,6 +124,7 @@ def build_bert(folder: Path) -> Path:
         max_position_embeddings=128,
         pad_token_id=tok.pad_token_id,
     )
+    seeded_init()
     BertModel(config).save_pretrained(folder)
     return folder
 
@@ -138,6 +146,7 @@ def build_gpt2(folder: Path) -> Path:
         bos_token_id=eos,
         eos_token_id=eos,
     )
+    seeded_init()
     GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
 
@@ -166,6 +175,7 @@ def build_t5(folder: Path) -> Path:
         eos_token_id=tok.eos_token_id,
         decoder_start_token_id=tok.pad_token_id,
     )
+    seeded_init()
     T5ForConditionalGeneration(config).save_pretrained(folder)
     return folder
 
