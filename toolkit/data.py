@@ -114,6 +114,13 @@ def require_columns(table: Any, columns: list[str], where: str) -> None:
         raise ToolkitError(f"{where}: column {missing[0]!r} not found (columns present: {present})")
 
 
+def require_text(table: Any, column: str, where: str) -> None:
+    """Refuse null or blank inputs with the row number, rather than training on them silently."""
+    for row, value in enumerate(table[column]):
+        if value is None or not str(value).strip():
+            raise ToolkitError(f"{where} row {row}: empty text in column {column!r}")
+
+
 def build_splits(data: Any, columns: list[str]) -> Splits:
     """Train, validation and test per the recipe's data section, carving missing held-out splits.
 

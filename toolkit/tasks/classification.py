@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit import metrics
+from toolkit.data import require_text
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import predict_logits
 from toolkit.tasks import register
@@ -63,7 +64,7 @@ class Classification:
 
     def check_rows(self, table: Any, where: str) -> None:
         """Every label of `table` must be a known label (for held-out rows: seen in train)."""
-        check_texts(table, self.text_column, where)
+        require_text(table, self.text_column, where)
         known = set(self.label_names)
         for row, label in enumerate(table[self.label_column]):
             if str(label) not in known:
@@ -134,10 +135,3 @@ class Classification:
                 }
             )
         return records
-
-
-def check_texts(table: Any, column: str, where: str) -> None:
-    """Refuse null or blank inputs with the row number, rather than training on them silently."""
-    for row, text in enumerate(table[column]):
-        if text is None or (isinstance(text, str) and not text.strip()):
-            raise ToolkitError(f"{where} row {row}: empty text in column {column!r}")

@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Any
 
 from toolkit import metrics
+from toolkit.data import require_text
 from toolkit.errors import ToolkitError
 from toolkit.span_corruption import SpanCorruptionCollator, sentinel_ids
 from toolkit.tasks import register
@@ -65,7 +66,7 @@ class Pretraining:
             self.check_rows(getattr(splits, split), f"data.{split}")
 
     def check_rows(self, table: Any, where: str) -> None:
-        t2t.require_text(table, self.settings.text_column, where)
+        require_text(table, self.settings.text_column, where)
 
     def from_model(self, config: Any) -> None:
         """Nothing to restore: head() already chose the objective from the model's family."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from toolkit import metrics
+from toolkit.data import require_text
 from toolkit.errors import ToolkitError
 from toolkit.qa_postprocess import postprocess, prepare_features
 from toolkit.tasks import register
@@ -84,8 +85,8 @@ class QuestionAnswering:
     def bad_answer_rows(self, table: Any, where: str) -> list[int]:
         """Rows whose answers do not sit where answer_start says; other faults raise at once."""
         s = self.settings
-        t2t.require_text(table, s.question_column, where)
-        t2t.require_text(table, s.context_column, where)
+        require_text(table, s.question_column, where)
+        require_text(table, s.context_column, where)
         bad = []
         for row, (context, raw) in enumerate(zip(table[s.context_column], table[s.answers_column])):
             answers = checked_answers(raw, where, row)

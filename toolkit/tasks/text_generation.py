@@ -12,6 +12,7 @@ from itertools import chain
 from typing import Any
 
 from toolkit import metrics
+from toolkit.data import require_text
 from toolkit.errors import ToolkitError
 from toolkit.tasks import register
 from toolkit.tasks import text_to_text as t2t
@@ -56,7 +57,7 @@ class TextGeneration:
 
     def check_rows(self, table: Any, where: str) -> None:
         for column in self.columns:
-            t2t.require_text(table, column, where)
+            require_text(table, column, where)
 
     def from_model(self, config: Any) -> None:
         self.decoder_only = not getattr(config, "is_encoder_decoder", False)

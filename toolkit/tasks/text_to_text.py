@@ -111,9 +111,3 @@ def mean_token_loss(model: Any, tokenized: Any, tokenizer: Any, batch_size: int)
             total += float(model(**batch).loss) * count
             tokens += count
     return total / max(tokens, 1)
-
-
-def require_text(table: Any, column: str, where: str) -> None:
-    for row, value in enumerate(table[column]):
-        if value is None or not str(value).strip():
-            raise ToolkitError(f"{where} row {row}: empty text in column {column!r}")

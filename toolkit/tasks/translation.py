@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit import metrics
+from toolkit.data import require_text
 from toolkit.errors import ToolkitError
 from toolkit.models import FAMILIES
 from toolkit.tasks import register
@@ -55,7 +56,7 @@ class Translation:
         s = self.settings
         if s.translation_column is None:
             for column in (s.source_column, s.target_column):
-                t2t.require_text(table, column, where)
+                require_text(table, column, where)
             return
         for row, pair in enumerate(table[s.translation_column]):
             if not isinstance(pair, dict):
