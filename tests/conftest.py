@@ -194,6 +194,13 @@ def toy_csv(tmp_path_factory) -> Path:
     return write_csv(tmp_path_factory.mktemp("data") / "toy.csv", toy_rows(240))
 
 
+@pytest.fixture(autouse=True)
+def private_augment_cache(tmp_path, monkeypatch) -> Path:
+    """Each test its own augmentation cache: no hit from another test, nothing in ~/.cache."""
+    monkeypatch.setenv("TOOLKIT_CACHE", str(tmp_path / "toolkit-cache"))
+    return tmp_path / "toolkit-cache"
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

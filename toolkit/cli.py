@@ -149,26 +149,72 @@ def eval_(
     report.console.print(f"written: {out_file}")
 
 
+ListOption = Optional[list[str]]  # noqa: UP045  (typer needs Optional on 3.10)
+
+
 @app.command()
 @friendly_errors
 def augment(
     source: Annotated[Path, typer.Argument(help="Data file (csv, tsv, json, jsonl, parquet).")],
-    out: Annotated[Path, typer.Option(help="Output file: csv, jsonl, json or parquet.")],
-    method: Annotated[str, typer.Option(help="synonym, swap, delete or insert.")] = "synonym",
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Output csv/jsonl/json/parquet; default SOURCE.augmented.EXT."),
+    ] = None,
+    recipe: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Use this recipe's augment steps, task columns and seed."),
+    ] = None,
+    set_: Annotated[ListOption, typer.Option("--set", help="Recipe override KEY=VALUE.")] = None,
+    method: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="synonym, swap, delete, insert, back_translation or contextual."),
+    ] = None,
     column: Annotated[str, typer.Option(help="Text column to augment.")] = "text",
     n: Annotated[int, typer.Option(min=1, help="Variants per row.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of words edited.")] = 0.15,
+    p: Annotated[Optional[float], typer.Option(help="Share of words edited.")] = None,  # noqa: UP045
+    protect: Annotated[ListOption, typer.Option(help="Word or phrase never edited.")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="apertium or neural.")] = None,  # noqa: UP045
+    pivot: Annotated[Optional[str], typer.Option(help="Pivot language.")] = None,  # noqa: UP045
+    source_lang: Annotated[Optional[str], typer.Option(help="Text language.")] = None,  # noqa: UP045
+    forward_model: Annotated[Optional[str], typer.Option(help="Neural source→pivot.")] = None,  # noqa: UP045
+    backward_model: Annotated[Optional[str], typer.Option(help="Neural pivot→source.")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Contextual: model.")] = None,  # noqa: UP045
+    filter_model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Classifier: drop variants whose label it flips."),
+    ] = None,
+    label_column: Annotated[str, typer.Option(help="Label column (for --filter-model).")] = "label",
+    held_out: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Option(help="Held-out file: variants nearly duplicating its rows are dropped."),
+    ] = None,
     originals: Annotated[bool, typer.Option(help="Keep the original rows.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse cached results of identical steps.")] = True,
 ) -> None:
-    """Write augmented copies of a text column (other columns, e.g. labels, are kept)."""
+    """Write augmented copies of a table's text (labels and other columns are kept)."""
     quiet_libraries()
-    from toolkit.augment.pipeline import augment_file
+    from toolkit.augment.files import augment_file, cli_plan, recipe_plan, step_from_options
 
-    summary = augment_file(source, out, method, column, n, seed, p, originals)
+    step_options = [method, p, protect, engine, pivot, source_lang, forward_model, backward_model,
+                    model, filter_model]  # fmt: skip
+    if recipe is not None and any(o is not None for o in step_options):
+        raise ToolkitError("--recipe: the steps come from the recipe; drop the method options")
+    if recipe is not None:
+        plan = recipe_plan(recipe, set_ or [])
+        plan = (*plan[:3], plan[3] + list(held_out or []))
+    else:
+        options = dict(
+            method=method or "synonym", n=n, p=p, protect=protect, engine=engine, pivot=pivot,
+            source_lang=source_lang, forward_model=forward_model, backward_model=backward_model,
+            model=model, filter_model=filter_model,
+        )  # fmt: skip
+        step = step_from_options(options)
+        plan = cli_plan(step, column, label_column if filter_model else None, seed, held_out or [])
+    summary, written = augment_file(source, out, plan, originals, cache)
     for line in summary.lines():
         typer.echo(line)
-    typer.echo(f"written: {out}")
+    typer.echo(f"written: {written}")
 
 
 def main() -> None:  # pragma: no cover

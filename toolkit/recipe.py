@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toolkit.errors import ToolkitError
+from toolkit.recipe_augment import AugmentStep, method_names, step_section_for
 from toolkit.recipe_tasks import TASK_SECTIONS, ClassificationTask, Section
 
 
@@ -114,23 +115,6 @@ class DataSection(Section):
         0.1, gt=0, lt=1, description="Fraction of train held out for test when no file."
     )
     split_seed: int = Field(42, description="Seed of the held-out split carving.")
-
-
-class AugmentStep(Section):
-    method: str = Field(description="Augmentation method: synonym, swap, delete or insert.")
-    p: float = Field(0.15, gt=0, le=1, description="Share of the words each variant changes.")
-    n: int = Field(1, ge=1, le=20, description="Variants made per training row.")
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        from toolkit.augment import METHODS
-
-        if value not in METHODS:
-            close = difflib.get_close_matches(value, METHODS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown method {value!r} (known: {', '.join(METHODS)}){hint}")
-        return value
 
 
 class EarlyStopping(Section):
@@ -285,13 +269,22 @@ def describe_error(err: dict[str, Any]) -> str:
     loc = [str(part) for part in err["loc"]]
     if loc[:1] == ["task"] and len(loc) > 1 and task_section_for(loc[1]):
         del loc[1]  # pydantic puts the task's name into the path; users never write it
+    if loc[:1] == ["augment"] and len(loc) > 2 and step_section_for(loc[2]):
+        del loc[2]  # the same for an augment step's method
     key = ".".join(loc)
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ["augment"]:
+        return f"{key}.method: {describe_method(err.get('input'))}"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         given = (err.get("input") or {}).get("name")
         hint = difflib.get_close_matches(str(given), task_names(), n=1, cutoff=0.6)
         head = f"unknown task {given!r}" if given else "missing required key 'task.name'"
         guess = f"; did you mean {hint[0]!r}?" if hint else ""
         return f"task.name: {head}{guess} (known tasks: {', '.join(task_names())})"
+    if err["type"] == "extra_forbidden" and loc[:1] == ["augment"]:
+        known = list(step_section_for(str(err["loc"][2])).model_fields)
+        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        suggestion = f"did you mean {hint[0]!r}?" if hint else f"its keys: {', '.join(known)}"
+        return f"unknown key '{key}' for method {err['loc'][2]!r}; {suggestion}"
     if err["type"] == "extra_forbidden":
         known = known_keys(loc[:-1], task_name=str(err["loc"][1]) if len(err["loc"]) > 2 else None)
         hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
@@ -304,6 +297,16 @@ def describe_error(err: dict[str, Any]) -> str:
     got = err.get("input")
     shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
     return f"'{key}': {message}{shown}" if key else f"{message}{shown}"
+
+
+def describe_method(step: object) -> str:
+    """The unknown-or-missing augment method message, with a did-you-mean."""
+    given = step.get("method") if isinstance(step, dict) else None
+    if given is None:
+        return f"missing (known methods: {', '.join(method_names())})"
+    hint = difflib.get_close_matches(str(given), method_names(), n=1, cutoff=0.6)
+    guess = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown method {given!r}{guess} (known: {', '.join(method_names())})"
 
 
 def known_keys(loc: list[str], task_name: str | None = None) -> list[str]:

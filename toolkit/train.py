@@ -63,11 +63,6 @@ def preflight(recipe: Recipe, task: Any) -> str:
     config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
     task.head(family)  # a task the family cannot do fails here, before any data is read
-    if recipe.augment and getattr(task, "augment_column", None) is None:
-        raise ToolkitError(
-            f"augment: not available for {task.name} yet (its targets or answer spans would "
-            "have to be kept aligned with the edited text); remove the augment section"
-        )
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         task_metric_check(task, stopping.metric)
@@ -79,20 +74,28 @@ def preflight(recipe: Recipe, task: Any) -> str:
 
 
 def augment_train_split(recipe: Recipe, task: Any, splits: Splits) -> None:
-    """Apply the recipe's augment steps to the train split only (held-out rows stay as they are)."""
+    """Apply the recipe's augment steps to the train split only; variants that nearly duplicate
+    a validation or test text are rejected, so augmentation cannot leak held-out rows."""
     if not recipe.augment:
         return
-    from toolkit.augment.pipeline import augment_train
+    from toolkit.augment.pipeline import augment_table
+    from toolkit.augment.views import view_for
 
-    splits.train, summary = augment_train(
-        splits.train, task.augment_column, recipe.augment, recipe.train.seed
+    view = view_for(recipe.task)
+    held_out = [
+        view.inputs[0].get(row) for t in (splits.validation, splits.test) for row in t.to_list()
+    ]
+    splits.train, summary = augment_table(
+        splits.train, view, recipe.augment, recipe.train.seed, held_out
     )
     splits.record["train_augmentation"] = {
-        "steps": [step.model_dump() for step in recipe.augment],
+        "steps": [step.model_dump(mode="json") for step in recipe.augment],
         "rows_in": summary.rows_in,
         "rows_out": summary.rows_out,
+        "per_step": [s.line() for s in summary.steps],
     }
-    report.console.print("[bold]augmented train split[/]: " + "; ".join(summary.lines()))
+    for line in summary.lines():
+        report.console.print(f"[bold]augment[/] {line}")
 
 
 def load_model(recipe: Recipe, task: Any) -> LoadedModel:

@@ -1,4 +1,14 @@
-"""Training-data augmentation methods, by name (`toolkit augment --method NAME`)."""
+"""Training-data augmentation methods, by name (`toolkit augment --method NAME`).
+
+Every method is a class built from its validated recipe step (toolkit/recipe_augment.py) with
+
+    augment(texts, n, rng, protected=None) -> list[list[Variant]]
+
+`n` variants per text (fewer or identical ones are allowed: the pipeline drops duplicates), `rng`
+a `random.Random` that is the only source of randomness, `protected` optional per-text lists of
+(start, end) character spans that must come through unchanged. Methods that can honour them set
+`protects_spans = True`; for the others the pipeline re-finds the spans in the output.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,14 @@ import importlib
 
 from toolkit.errors import ToolkitError
 
-# name -> "module:Class"; imported only when chosen, so listing names loads no NLTK.
+# name -> "module:Class"; imported only when chosen, so listing names loads no NLTK or torch.
 METHODS = {
     "synonym": "toolkit.augment.synonym:Synonym",
     "swap": "toolkit.augment.eda:Swap",
     "delete": "toolkit.augment.eda:Delete",
     "insert": "toolkit.augment.eda:Insert",
+    "back_translation": "toolkit.augment.back_translation:BackTranslation",
+    "contextual": "toolkit.augment.contextual:Contextual",
 }
 
 
@@ -25,8 +37,8 @@ def check_method(name: str) -> None:
     raise ToolkitError(f"--method: unknown method {name!r} (known: {', '.join(METHODS)}){hint}")
 
 
-def get_method(name: str, p: float):
-    """An augmenter instance for a method name and edit rate."""
-    check_method(name)
-    module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(p)
+def get_method(step):
+    """An augmenter built from a validated step (WordStep, BackTranslationStep, ...)."""
+    check_method(step.method)
+    module, cls = METHODS[step.method].split(":")
+    return getattr(importlib.import_module(module), cls).from_step(step)

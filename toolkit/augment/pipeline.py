@@ -1,154 +1,205 @@
-"""`toolkit augment`: read a table, augment one text column, write originals plus variants.
+"""The augmentation pipeline behind `toolkit augment` and a recipe's `augment` section.
 
-Every output row keeps the input row's other columns (labels included) and gains `orig_id` (the
-input row index) and `method` (`original` for kept originals). Variants identical to their
-original, or to an earlier variant of the same row, are dropped and counted.
+Per step: the task view says which text of a row may change (toolkit/augment/views.py), the
+method makes `n` variants of it, and a variant is dropped, and counted, when it equals its
+original or an earlier variant, loses a QA answer, nearly duplicates a held-out text, or has its
+label flipped by a filter model. Each step's result is cached on disk (toolkit/augment/cache.py).
+Every output row carries `orig_id` (its input row) and `method` (`original` for the originals).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from toolkit.augment import check_method, get_method
-from toolkit.data import load_table, require_columns
+from toolkit.augment import cache, get_method
+from toolkit.augment.near_duplicates import HeldOutIndex
+from toolkit.augment.views import View
 from toolkit.errors import ToolkitError
-
-WRITERS = (".csv", ".jsonl", ".json", ".parquet")
 
 
 @dataclass
-class Summary:
-    """What an augmentation run did."""
+class StepReport:
+    """What one step did."""
 
-    rows_in: int
-    rows_out: int = 0
+    method: str
     attempted: int = 0
     accepted: int = 0
     edit_total: float = 0.0
     seconds: float = 0.0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: dict = field(default_factory=Counter)
+    cached: bool = False
 
-    def lines(self) -> list[str]:
+    def line(self) -> str:
         rate = self.accepted / self.attempted if self.attempted else 0.0
         edit = self.edit_total / self.accepted if self.accepted else 0.0
-        dropped = ", ".join(f"{k}: {v}" for k, v in self.dropped.items()) or "none"
-        speed = self.attempted / self.seconds if self.seconds else float("inf")
-        return [
-            f"rows in: {self.rows_in}  rows out: {self.rows_out}",
-            f"accepted: {self.accepted}/{self.attempted} variants ({rate:.1%})",
-            f"mean edit rate: {edit:.3f} of words changed",
-            f"dropped: {dropped}",
-            f"speed: {speed:,.0f} sentences/s",
+        dropped = ", ".join(f"{k} {v}" for k, v in self.dropped.items() if v) or "none"
+        speed = (
+            f"cache hit ({self.seconds:.2f} s)"
+            if self.cached
+            else f"{self.attempted / max(self.seconds, 1e-9):,.0f} variants/s"
+        )
+        return (
+            f"{self.method}: accepted {self.accepted:,}/{self.attempted:,} ({rate:.1%}), mean "
+            f"edit rate {edit:.3f}; dropped: {dropped}; {speed}"
+        )
+
+
+@dataclass
+class Summary:
+    """What an augmentation run did: rows in/out and one report per step."""
+
+    rows_in: int
+    rows_out: int = 0
+    steps: list[StepReport] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"rows in: {self.rows_in:,}  rows out: {self.rows_out:,}"] + [
+            s.line() for s in self.steps
         ]
 
 
-def check_paths(source: Path, out: Path) -> None:
-    if out.suffix.lower() not in WRITERS:
-        raise ToolkitError(f"--out: {out} must end in one of {', '.join(WRITERS)}")
-    if out.resolve() == source.resolve():
-        raise ToolkitError(f"--out: {out} is the input file; give another path")
+def check_rows(rows: list[dict], view: View, steps: list, where: str) -> None:
+    """Every editable text is a non-empty string; filter models only where labels exist."""
+    slots = {slot for step in steps for slot in view.slots(step)}
+    for slot in slots:
+        for number, row in enumerate(rows):
+            text = slot.get(row)
+            if text is None or (isinstance(text, str) and not text.strip()):
+                raise ToolkitError(f"{where}: row {number} has an empty {slot.label!r}")
+            if not isinstance(text, str):
+                kind = type(text).__name__
+                raise ToolkitError(
+                    f"{where}: row {number} has a non-text {slot.label!r} ({kind} {text!r:.40})"
+                )
+    if any(step.filter_model for step in steps):
+        if view.label_column is None:
+            raise ToolkitError("augment: filter_model needs a classification task (labelled rows)")
+        if rows and view.label_column not in rows[0]:
+            raise ToolkitError(f"{where}: no label column {view.label_column!r} for filter_model")
 
 
-def read_texts(source: Path, column: str):
-    """The table and its text column, with empty or non-text rows named."""
-    table = load_table(str(source), "input")
-    if hasattr(table, "keys"):  # a saved DatasetDict: augment its train split
-        if "train" not in table:
-            raise ToolkitError(f"input: {source} has no 'train' split (it has {', '.join(table)})")
-        table = table["train"]
-    require_columns(table, [column], f"input {source}")
-    texts = table[column]
-    for row, text in enumerate(texts):
-        if text is None or (isinstance(text, str) and not text.strip()):
-            raise ToolkitError(f"input {source}: row {row} has an empty {column!r}")
-        if not isinstance(text, str):
-            raise ToolkitError(
-                f"input {source}: row {row} has a non-text {column!r} ({type(text).__name__} "
-                f"{text!r:.40})"
-            )
-    return table, texts
-
-
-def augment_file(
-    source: Path, out: Path, method: str, column: str, n: int, seed: int, p: float, originals: bool
-) -> Summary:
-    """Augment `column` of `source` with a method and write `out` atomically."""
-    check_method(method)
-    check_paths(source, out)
-    table, texts = read_texts(source, column)
-    augmenter = get_method(method, p)  # ToolkitError when WordNet is missing
-    start = time.perf_counter()
-    variants = augmenter.augment(texts, n, random.Random(seed))
-    summary = Summary(rows_in=len(texts), seconds=time.perf_counter() - start)
-    rows = table.to_pandas()
-    index, names, new_texts = collect(texts, variants, originals, method, summary)
-    frame = rows.iloc[index].reset_index(drop=True)
-    frame[column] = new_texts
-    frame["orig_id"], frame["method"] = index, names
-    summary.rows_out = len(frame)
-    write_atomically(frame, out)
-    return summary
-
-
-def collect(texts, variants, originals, method, summary):
-    """Row indices, method names and texts of the output, counting what is dropped and why."""
-    index, names, out = [], [], []
-    for row, (text, found) in enumerate(zip(texts, variants)):
-        if originals:
-            index.append(row), names.append("original"), out.append(text)
-        seen = {text}
-        for variant in found:
-            summary.attempted += 1
-            if variant.text in seen:
-                why = "same as original" if variant.text == text else "duplicate variant"
-                summary.dropped[why] += 1
-                continue
-            seen.add(variant.text)
-            summary.accepted += 1
-            summary.edit_total += variant.edit_rate
-            index.append(row), names.append(method), out.append(variant.text)
-    return index, names, out
-
-
-def write_atomically(frame, out: Path) -> None:
-    """Write next to the target, then rename: no partial output file ever exists."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        suffix = out.suffix.lower()
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_json(tmp, orient="records", lines=suffix == ".jsonl", force_ascii=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def augment_train(table, column: str, steps, seed: int):
-    """The train split plus each recipe step's variants of `column` (originals kept once).
-
-    Returns the new table and the run's Summary; held-out splits are never passed here.
-    """
-    texts = table[column]
-    summary = Summary(rows_in=len(texts))
-    index, out = [], []
-    start = time.perf_counter()
+def augment_rows(
+    rows: list[dict],
+    view: View,
+    steps: list,
+    seed: int,
+    held_out: list[str] | None = None,
+    originals: bool = True,
+    use_cache: bool = True,
+) -> tuple[list[dict], Summary]:
+    """The rows (originals first, if kept) plus every step's accepted variants."""
+    summary = Summary(rows_in=len(rows))
+    out = [{**row, "orig_id": i, "method": "original"} for i, row in enumerate(rows)]
+    out = out if originals else []
+    seen = {(i, texts_of(row, view.inputs + view.targets)) for i, row in enumerate(rows)}
     for number, step in enumerate(steps):
-        variants = get_method(step.method, step.p).augment(
-            texts, step.n, random.Random(seed + number)
+        made, report = run_step(rows, view, step, seed + number, held_out or [], use_cache)
+        for item in made:  # a later step may repeat an earlier step's variant
+            mark = (item["orig_id"], texts_of(item["row"], view.inputs + view.targets))
+            if mark in seen:
+                report.accepted -= 1
+                report.edit_total -= item["edit"]
+                report.dropped["duplicate variant"] = report.dropped.get("duplicate variant", 0) + 1
+                continue
+            seen.add(mark)
+            out.append({**item["row"], "orig_id": item["orig_id"], "method": step.method})
+        summary.steps.append(report)
+    summary.rows_out = len(out)
+    return out, summary
+
+
+def texts_of(row: dict, slots: list) -> tuple:
+    return tuple(slot.get(row) for slot in slots)
+
+
+def run_step(rows, view, step, seed, held_out, use_cache) -> tuple[list[dict], StepReport]:
+    """One step's accepted variants, from the cache when nothing it depends on changed."""
+    start = time.perf_counter()
+    key = cache.step_key(rows, step, seed, held_out, view) if use_cache else None
+    entry = cache.load(key) if key else None
+    if entry is not None:
+        report = StepReport(**{**entry["report"], "cached": True})
+        report.dropped = Counter(report.dropped)
+        report.seconds = time.perf_counter() - start
+        return entry["made"], report
+    made, report = make_variants(rows, view, step, seed, held_out)
+    report.seconds = time.perf_counter() - start
+    if key:
+        cache.store(
+            key, {"made": made, "report": {**vars(report), "dropped": dict(report.dropped)}}
         )
-        rows, _, new_texts = collect(texts, variants, number == 0, step.method, summary)
-        index += rows
-        out += new_texts
-    summary.seconds = time.perf_counter() - start
-    augmented = table.select(index).remove_columns([column]).add_column(column, out)
-    summary.rows_out = len(augmented)
-    return augmented, summary
+    return made, report
+
+
+def make_variants(rows, view, step, seed, held_out) -> tuple[list[dict], StepReport]:
+    """Run the method over the step's slots and keep the variants that pass every check."""
+    method, rng = get_method(step), random.Random(seed)
+    slots = view.slots(step)
+    variants = {}
+    for slot in slots:
+        spans = [view.protected(row, slot) for row in rows] if method.protects_spans else None
+        variants[slot] = method.augment([slot.get(r) for r in rows], step.n, rng, spans)
+    report, made = StepReport(step.method), []
+    index = HeldOutIndex(held_out) if held_out else None
+    for i, row in enumerate(rows):
+        seen = {texts_of(row, slots)}
+        for k in range(step.n):
+            report.attempted += 1
+            new, edits = row, []
+            for slot in slots:
+                new = slot.put(new, variants[slot][i][k].text)
+                edits.append(variants[slot][i][k].edit_rate)
+            new, reason = checked(new, row, seen, view, slots, index)
+            if reason:
+                report.dropped[reason] += 1
+                continue
+            made.append({"orig_id": i, "row": new, "edit": sum(edits) / len(edits)})
+    made = filter_labels(made, rows, view, step, report)
+    report.accepted = len(made)
+    report.edit_total = sum(item["edit"] for item in made)
+    return made, report
+
+
+def checked(new, row, seen, view, slots, index) -> tuple[dict, str | None]:
+    """The variant (QA answers re-anchored) and why it is dropped, None if kept."""
+    texts = texts_of(new, slots)
+    if texts == texts_of(row, slots):
+        return new, "same as original"
+    if texts in seen:
+        return new, "duplicate variant"
+    seen.add(texts)
+    anchored = view.reanchor(new, row)
+    if anchored is None:
+        return new, "answer lost"
+    if index is not None and index.is_near(view.inputs[0].get(anchored)):
+        return anchored, "near-duplicate of held-out text"
+    return anchored, None
+
+
+def filter_labels(made: list[dict], rows, view, step, report: StepReport) -> list[dict]:
+    """Drop the variants whose label the step's filter model predicts differently."""
+    if not step.filter_model or not made:
+        return made
+    from toolkit.augment.label_filter import LabelFilter
+
+    judge = LabelFilter(step.filter_model, f"augment ({step.method}) filter_model")
+    texts = [view.inputs[0].get(item["row"]) for item in made]
+    labels = [rows[item["orig_id"]][view.label_column] for item in made]
+    keep = judge.agrees(texts, labels)
+    report.dropped["label flipped"] += keep.count(False)
+    return [item for item, ok in zip(made, keep) if ok]
+
+
+def augment_table(table: Any, view: View, steps: list, seed: int, held_out: list[str]):
+    """`toolkit run`: the train split plus its variants, as a Dataset of the same features."""
+    from datasets import Dataset
+
+    rows = table.to_list()
+    check_rows(rows, view, steps, "data.train")
+    out, summary = augment_rows(rows, view, steps, seed, held_out)
+    kept = [{k: v for k, v in row.items() if k not in ("orig_id", "method")} for row in out]
+    return Dataset.from_list(kept, features=table.features), summary

@@ -142,6 +142,22 @@ def align_case(original: str, new: str) -> str:
     return new[:1].upper() + new[1:] if original[:1].isupper() else new
 
 
+def locked_words(parts: list[str], text: str, spans, phrases) -> set[int]:
+    """Indices (into parts[1::2]) of the words that overlap a protected span or phrase."""
+    spans = list(spans or ())
+    for phrase in phrases:
+        pattern = r"(?<![A-Za-z])" + re.escape(phrase) + r"(?![A-Za-z])"
+        spans += [m.span() for m in re.finditer(pattern, text, flags=re.IGNORECASE)]
+    if not spans:
+        return set()
+    locked, offset = set(), 0
+    for i, part in enumerate(parts):
+        if i % 2 and any(start < offset + len(part) and offset < end for start, end in spans):
+            locked.add(i // 2)
+        offset += len(part)
+    return locked
+
+
 def draw_count(rate: float, words: int, available: int, rng) -> int:
     """Stochastically rounded rate*words (so the mean edit rate is the rate), 1..available."""
     wanted = int(rate * words + rng.random())
@@ -149,15 +165,21 @@ def draw_count(rate: float, words: int, available: int, rng) -> int:
 
 
 class Synonym:
-    """Replace a share `p` of the words (stop words kept) by a WordNet synonym."""
+    """Replace a share `p` of the words (stop words and protected words kept) by a synonym."""
 
     name = "synonym"
+    protects_spans = True
 
-    def __init__(self, p: float = 0.15) -> None:
+    def __init__(self, p: float = 0.15, protect: Iterable[str] = ()) -> None:
         self.p = p
+        self.protect = tuple(protect)
         self.table = synonym_table()
         self.stop = stopwords()
         self.cache: dict[str, tuple[str, ...]] = {}  # per word form, across the whole corpus
+
+    @classmethod
+    def from_step(cls, step) -> Synonym:
+        return cls(step.p, step.protect)
 
     def synonyms(self, word: str) -> tuple[str, ...]:
         key = word.lower()
@@ -165,14 +187,18 @@ class Synonym:
             self.cache[key] = () if key in self.stop else lookup(key, self.table)
         return self.cache[key]
 
-    def augment(self, texts: list[str], n: int, rng) -> list[list[Variant]]:
+    def augment(self, texts: list[str], n: int, rng, protected=None) -> list[list[Variant]]:
         """`n` variants of each text; `rng` is a random.Random (the only source of randomness)."""
-        return [self.variants(text, n, rng) for text in texts]
+        spans = protected or [()] * len(texts)
+        return [self.variants(text, n, rng, found) for text, found in zip(texts, spans)]
 
-    def variants(self, text: str, n: int, rng) -> list[Variant]:
+    def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
         parts = WORD_RE.split(text)  # split once, however many variants
         words = len(parts) // 2
-        slots = [i for i in range(1, len(parts), 2) if self.synonyms(parts[i])]
+        locked = locked_words(parts, text, spans, self.protect)
+        slots = [
+            i for i in range(1, len(parts), 2) if i // 2 not in locked and self.synonyms(parts[i])
+        ]
         out = []
         for _ in range(n):
             if not slots:

@@ -32,11 +32,6 @@ class Classification:
         self.label_names: list[str] = list(recipe.task.labels or [])
 
     @property
-    def augment_column(self) -> str:
-        """The column a recipe's augment steps edit (the label is kept)."""
-        return self.text_column
-
-    @property
     def columns(self) -> list[str]:
         return [self.text_column, self.label_column]
 

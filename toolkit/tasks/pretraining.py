@@ -41,10 +41,6 @@ class Pretraining:
         self.objective = self.settings.objective  # "auto" until head() sees the family
 
     @property
-    def augment_column(self) -> str:
-        return self.settings.text_column
-
-    @property
     def columns(self) -> list[str]:
         return [self.settings.text_column]
 

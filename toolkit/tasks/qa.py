@@ -32,7 +32,6 @@ SHOWN_ROWS = 5
 class QuestionAnswering:
     """Extractive QA on encoders and decoders, generative QA on encoder-decoders."""
 
-    augment_column = None  # answer spans would need re-anchoring after every edit: not built yet
     metric_names = ("loss",)
     compute_metrics = None  # validation reports the loss; EM/F1 need the full post-processing
 

@@ -32,12 +32,6 @@ class TextGeneration:
         return self.settings.mode == "causal"
 
     @property
-    def augment_column(self) -> str:
-        """Augmentation edits the input side only: the text itself in causal mode, else the
-        prompt (the completion the model learns to produce is kept)."""
-        return self.settings.text_column if self.causal else self.settings.prompt_column
-
-    @property
     def columns(self) -> list[str]:
         s = self.settings
         return [s.text_column] if self.causal else [s.prompt_column, s.completion_column]

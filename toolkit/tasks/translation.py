@@ -16,7 +16,6 @@ from toolkit.tasks import text_to_text as t2t
 @register("translation")
 class Translation:
     metric_names = ("loss",)
-    augment_column = None  # source-side augmentation (target kept) is not built yet
 
     def __init__(self, recipe: Any):
         self.settings = recipe.task

@@ -1,0 +1,54 @@
+"""Drop classification variants whose label a trained classifier flips.
+
+An edit can turn "not good" into "not bad" or delete the one word that carried the sentiment; a
+classifier trained on the originals (a `toolkit run` directory or any sequence-classification
+checkpoint) predicts each variant, and a variant whose prediction differs from its row's label
+is dropped and counted as "label flipped".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import ToolkitError
+
+
+class LabelFilter:
+    """A sequence classifier that says which (text, label) pairs it still agrees with."""
+
+    def __init__(self, name: str, where: str) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        folder = Path(name) / "model" if (Path(name) / "model" / "config.json").is_file() else name
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ToolkitError(f"{where}: cannot load classifier {name!r}: {first}") from None
+        self.names = [str(self.model.config.id2label[i]) for i in range(self.model.num_labels)]
+        self.where = where
+
+    def agrees(self, texts: list[str], labels: list[Any], batch_size: int = 64) -> list[bool]:
+        """Per text, whether the classifier predicts the row's label."""
+        if not texts:
+            return []
+        from datasets import Dataset
+        from transformers import DataCollatorWithPadding
+
+        from toolkit.evaluation import predict_logits
+
+        unknown = sorted({str(label) for label in labels} - set(self.names))
+        if unknown:
+            raise ToolkitError(
+                f"{self.where}: the classifier's labels ({', '.join(self.names)}) do not include "
+                f"{', '.join(unknown[:3])}"
+            )
+        tokenized = Dataset.from_dict({"text": texts}).map(
+            lambda batch: self.tokenizer(batch["text"], truncation=True), batched=True
+        )
+        collator = DataCollatorWithPadding(self.tokenizer)
+        logits = predict_logits(self.model, tokenized, collator, batch_size, "fp32")
+        predicted = [self.names[i] for i in logits.argmax(axis=-1)]
+        return [p == str(label) for p, label in zip(predicted, labels)]
