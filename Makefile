@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 # The demo and the tests never need the hub; saying so up front avoids slow network time-outs.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup assets augment-assets bible demo test lint format bench clean
+.PHONY: setup assets augment-assets apertium bible demo test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,14 @@ assets: setup augment-assets assets/.ready
 augment-assets: setup
 	$(PY) scripts/prepare_wordnet.py assets/nltk_data
 
+# Offline back-translation engine (Debian apertium + the en-es pair), installed when missing and
+# we are root; elsewhere its tests are skipped and `toolkit augment` names the packages to install.
+apertium:
+	@command -v apertium >/dev/null && test -d /usr/share/apertium/apertium-eng-spa || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq apertium apertium-eng-spa >/dev/null; } || \
+	  echo "apertium not installed (needs root): back-translation tests will be skipped"
+
 assets/.ready: scripts/prepare_assets.py
 	$(PY) scripts/prepare_assets.py assets
 	touch $@
@@ -43,7 +51,7 @@ demo: assets
 	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite
 	$(OFFLINE) $(VENV)/bin/toolkit eval runs/sentiment_bert
 
-test: setup augment-assets
+test: setup augment-assets apertium
 	$(OFFLINE) $(PY) -m pytest -q
 
 lint: setup
