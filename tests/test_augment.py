@@ -12,9 +12,9 @@ from conftest import toy_rows, write_csv
 from test_bad_input import fails_cleanly
 
 from toolkit.augment import get_method
-from toolkit.recipe_augment import WordStep
 from toolkit.augment.synonym import WORD_RE
 from toolkit.cli import app
+from toolkit.recipe_augment import WordStep
 
 LONG = "the good film had a superb story and wonderful acting with lovely music and a boring ending"
 

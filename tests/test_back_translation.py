@@ -1,0 +1,164 @@
+"""Back-translation: the neural engine on tiny random Marian pairs, the apertium engine for real
+when installed (else skipped), and both engines' bad input."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+from conftest import seeded_init
+from test_translation import build_seq2seq
+
+from toolkit.augment import get_method
+from toolkit.augment.back_translation import Apertium, BackTranslation, edit_rate
+from toolkit.errors import ToolkitError
+from toolkit.recipe_augment import BackTranslationStep
+
+TEXTS = [
+    "the film was good",
+    "a very long and rather dull story about the cast and the director of this movie",
+    "music",
+    "the acting is truly wonderful , and the ending is quite lovely",
+    "boring plot",
+]
+needs_apertium = pytest.mark.skipif(
+    shutil.which("apertium") is None or "eng-spa" not in Apertium.modes(),
+    reason="needs Debian apertium + apertium-eng-spa",
+)
+
+
+@pytest.fixture(scope="module")
+def marian_pair(tmp_path_factory) -> tuple[str, str]:
+    root = tmp_path_factory.mktemp("bt")
+    seeded_init()
+    return str(build_seq2seq(root / "fwd", "marian")), str(build_seq2seq(root / "bwd", "marian"))
+
+
+def neural(pair: tuple[str, str], **settings) -> BackTranslation:
+    step = BackTranslationStep(
+        method="back_translation", engine="neural", forward_model=pair[0], backward_model=pair[1],
+        max_length=16, **settings,
+    )  # fmt: skip
+    return get_method(step)
+
+
+def test_edit_rate_is_word_levenshtein():
+    assert edit_rate("The film is good", "the film is good") == 0
+    assert edit_rate("the film is good", "the movie is good") == pytest.approx(0.25)
+    assert edit_rate("the film is good", "film is good") == pytest.approx(0.25)  # one deletion
+    assert edit_rate("good", "a very good film indeed") == 1.0  # capped
+    assert edit_rate("", "") == 0.0
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_neural_shape(marian_pair, n):
+    out = neural(marian_pair).augment(TEXTS, n, random.Random(0))
+    assert len(out) == len(TEXTS)
+    for variants in out:
+        assert len(variants) == n
+        assert all(isinstance(v.text, str) and 0 <= v.edit_rate <= 1 for v in variants)
+
+
+def test_neural_seed_fixes_output(marian_pair):
+    import torch
+
+    aug = neural(marian_pair)
+    assert aug.augment(TEXTS, 1, random.Random(0)) == aug.augment(TEXTS, 1, random.Random(9))
+    state = torch.random.get_rng_state()
+    first = aug.augment(TEXTS, 3, random.Random(0))
+    assert torch.equal(state, torch.random.get_rng_state())  # torch's global RNG untouched
+    assert first == aug.augment(TEXTS, 3, random.Random(0))
+    assert first != aug.augment(TEXTS, 3, random.Random(1))
+    assert any(len({v.text for v in variants}) > 1 for variants in first)  # sampled, not copies
+
+
+def test_neural_length_sorting_restores_order(marian_pair):
+    batched = neural(marian_pair, batch_size=2).engine
+    alone = neural(marian_pair, batch_size=1).engine
+    for which in ("forward", "backward"):
+        expected = [alone.translate([text], which)[0] for text in TEXTS]
+        assert batched.translate(TEXTS, which) == expected
+
+
+def test_neural_missing_or_unloadable_model(marian_pair, tmp_path):
+    with pytest.raises(ToolkitError, match=r"back_translation\.forward_model: .*nope.* not a dir"):
+        neural((str(tmp_path / "nope"), marian_pair[1]))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ToolkitError, match=r"back_translation\.backward_model: cannot load") as e:
+        neural((marian_pair[0], str(tmp_path / "empty")))
+    assert "\n" not in str(e.value)
+
+
+def apertium_step(**settings) -> BackTranslationStep:
+    return BackTranslationStep(method="back_translation", engine="apertium", **settings)
+
+
+# Punctuation, quotes, no final period, abbreviations, stream-format characters of apertium
+# (^ $ [ ] / < > @ # * \), numbers, a line that would reorder across a newline ("the big" +
+# "red dog"), and texts with their own newlines.
+TRICKY = [
+    "the film is good",
+    'he said "no" to it .',
+    "no final period",
+    "what?",
+    "I saw the big",
+    "red dog",
+    "a [bracketed] word and ^caret$ dollar",
+    "back\\slash and /slash/ and <angle> & amp",
+    "e-mail me @ home #hashtag *star",
+    "...",
+    '"',
+    "3.5 stars out of 5 , 100% fun",
+    "Mr. Smith went to Washington. He liked it.",
+    "two\nlines",
+    "blank\n\nline inside",
+    "  padded  ",
+    "it's the director's best work , isn't it ?",
+    "the end.",
+]
+
+
+@needs_apertium
+def test_apertium_round_trip_keeps_alignment():
+    aug = get_method(apertium_step())
+    filler = [f"the {w} was {a} ." for w in ("film", "plot", "cast") for a in ("good", "bad")]
+    texts = (TRICKY + filler * 6)[:54]
+    out = aug.augment(texts, 2, random.Random(0))
+    assert len(out) == len(texts)
+    for variants in out:
+        assert len(variants) == 2 and variants[0] == variants[1]  # deterministic engine
+        assert 0 <= variants[0].edit_rate <= 1 and "\n" not in variants[0].text
+    assert out[0][0].text.startswith("the film")  # English again, first-letter case kept
+    assert not {"el", "la", "es", "película"} & set(out[0][0].text.lower().split())
+    assert out[-1][0].text.endswith(".")
+    engine = aug.engine
+    forward = engine.modes_used[0]
+    one_by_one = [engine.translate([text], forward)[0] for text in texts[:20]]
+    assert engine.translate(texts, forward)[:20] == one_by_one
+    assert engine.translate(["big", "", "dog"], forward)[1] == ""
+
+
+@needs_apertium
+def test_apertium_pair_not_installed():
+    with pytest.raises(ToolkitError, match=r"eng-fra.*installed: .*eng-spa.*apt-get install"):
+        get_method(apertium_step(pivot="fr"))
+
+
+def test_apertium_binary_missing(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ToolkitError, match=r"apt-get install apertium apertium-eng-spa"):
+        get_method(apertium_step())
+
+
+def test_apertium_failure_shows_its_stderr(tmp_path, monkeypatch):
+    fake = tmp_path / "apertium"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = "-l" ]; then printf "  eng-spa\\n  spa-eng\\n"; exit 0; fi\n'
+        'echo "Error: mode file is broken" >&2\necho "more detail" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    aug = get_method(apertium_step())
+    with pytest.raises(ToolkitError, match=r"apertium eng-spa failed: Error: mode file is broken$"):
+        aug.augment(["the film"], 1, random.Random(0))
