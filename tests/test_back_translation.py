@@ -162,3 +162,45 @@ def test_apertium_failure_shows_its_stderr(tmp_path, monkeypatch):
     aug = get_method(apertium_step())
     with pytest.raises(ToolkitError, match=r"apertium eng-spa failed: Error: mode file is broken$"):
         aug.augment(["the film"], 1, random.Random(0))
+
+
+@pytest.mark.parametrize(
+    ("args", "path", "expected"),
+    [
+        (["--pivot", "es"], "/nonexistent", "apt-get install apertium apertium-eng-spa"),
+        (["--pivot", "fr"], None, "eng-fra"),
+    ],
+)
+def test_cli_engine_errors_leave_no_output(tmp_path, runner, monkeypatch, args, path, expected):
+    from conftest import toy_rows, write_csv
+    from test_bad_input import fails_cleanly
+
+    if path is None and shutil.which("apertium") is None:
+        pytest.skip("needs Debian apertium")
+    source = write_csv(tmp_path / "toy.csv", toy_rows(5))
+    before, out = source.read_bytes(), tmp_path / "out.csv"
+    if path:
+        monkeypatch.setenv("PATH", path)
+    command = ["augment", str(source), "--out", str(out), "--method", "back_translation", *args]
+    fails_cleanly(runner, command, expected)
+    assert source.read_bytes() == before and not out.exists()
+
+
+def test_cli_neural_round_trip_writes_variants(marian_pair, tmp_path, runner):
+    import json
+
+    from conftest import toy_rows, write_csv
+
+    from toolkit.cli import app
+
+    source = write_csv(tmp_path / "toy.csv", toy_rows(12))
+    out = tmp_path / "out.jsonl"
+    command = ["augment", str(source), "--out", str(out), "--method", "back_translation",
+               "--engine", "neural", "--forward-model", marian_pair[0],
+               "--backward-model", marian_pair[1], "--n", "2"]  # fmt: skip
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert "back_translation: accepted" in result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["method"] for r in rows} == {"original", "back_translation"}
+    assert all(r["label"] == toy_rows(12)[r["orig_id"]]["label"] for r in rows)

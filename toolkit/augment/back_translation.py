@@ -178,15 +178,14 @@ class Neural:
         tokenizer, model = self.models[which]
         positions = getattr(model.config, "max_position_embeddings", None) or 10**6
         limit = min(tokenizer.model_max_length, positions)
+        cap = min(self.max_length, positions - 1)  # the decoder start token takes one position
         ids = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         out: list[list[str]] = [[] for _ in texts]
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             batch = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
-            bounds = [
-                min(self.max_length, LENGTH_FACTOR * len(ids[i]) + LENGTH_SLACK) for i in chunk
-            ]
+            bounds = [min(cap, LENGTH_FACTOR * len(ids[i]) + LENGTH_SLACK) for i in chunk]
             with torch.inference_mode():
                 generated = model.generate(
                     **batch.to(self.device), max_new_tokens=max(bounds), **self.decoding(n)
