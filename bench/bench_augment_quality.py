@@ -5,8 +5,8 @@ corpus; a fixed 200-sentence validation split and a fixed 800-sentence test spli
 every training draw) score every run. Conditions, each a `toolkit run` of the same recipe:
   none        no augment section
   <methods>   one augment step each (e.g. synonym, eda = swap+delete+insert, back_translation)
-All runs use the same training settings (the demo's model and head; 10 epochs, batch 16,
-early stopping on validation accuracy), so the only difference is the augment section.
+All runs use the same training settings (the demo's model, head and frozen lower layers; 6
+epochs, batch 16, early stopping on validation accuracy), so only the augment section differs.
 Prints test accuracy per run, mean ± std per condition, and the gain over `none`.
 
 Usage: python bench/bench_augment_quality.py [--seeds 0 1 2] [--conditions none synonym ...]
@@ -28,7 +28,7 @@ WORK = ROOT / "bench" / "results" / "augment_quality"
 
 CONDITIONS = {
     "none": [],
-    "synonym": [{"method": "synonym", "p": 0.15, "n": 4}],
+    "synonym": [{"method": "synonym", "p": 0.15, "n": 2}],
     "eda": [
         {"method": "synonym", "p": 0.1, "n": 1},
         {"method": "swap", "p": 0.1, "n": 1},
@@ -72,17 +72,17 @@ def draw_train(pool: list[dict], seed: int, size: int) -> list[dict]:
 
 def recipe(train: Path, val: Path, test: Path, steps: list, seed: int, out: Path) -> dict:
     return {
-        "model": {"name": str(ROOT / "assets" / "all-MiniLM-L6-v2")},
+        "model": {"name": str(ROOT / "assets" / "all-MiniLM-L6-v2"), "freeze_layers": 2},
         "task": {"name": "sentiment", "text_column": "text", "label_column": "label"},
         "data": {"train": str(train), "validation": str(val), "test": str(test)},
         "augment": steps,
         "regularization": {
             "dropout": 0.1,
             "weight_decay": 0.01,
-            "early_stopping": {"metric": "accuracy", "patience": 3},
+            "early_stopping": {"metric": "accuracy", "patience": 2},
         },
         "train": {
-            "epochs": 10,
+            "epochs": 6,
             "batch_size": 16,
             "learning_rate": 1e-4,
             "warmup_ratio": 0.1,

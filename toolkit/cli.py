@@ -60,15 +60,33 @@ def run(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would run; train nothing.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the interrupted run from its newest checkpoint.")
+    ] = False,
+    num_processes: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Train in N processes through accelerate launch (DDP)."),
+    ] = None,
+    accelerate_config: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="accelerate config file (FSDP, DeepSpeed, several machines)."),
+    ] = None,
 ) -> None:
     """Train and evaluate a model as the recipe says."""
+    from toolkit import launch
     from toolkit.recipe import load_recipe
 
     resolved = load_recipe(recipe, set_)
+    processes = num_processes or resolved.launch.num_processes
+    config = accelerate_config or resolved.launch.accelerate_config
+    if launch.wants_relaunch(processes, config) and not dry_run:
+        argv = ["run", str(recipe), *[f"--set={item}" for item in set_ or []]]
+        argv += [flag for flag, on in (("--overwrite", overwrite), ("--resume", resume)) if on]
+        raise typer.Exit(launch.relaunch(argv, processes, config))
     quiet_libraries()
     from toolkit.train import run as run_recipe
 
-    run_recipe(resolved, overwrite=overwrite, dry_run=dry_run)
+    run_recipe(resolved, overwrite=overwrite, dry_run=dry_run, resume=resume, processes=processes)
 
 
 @app.command()
@@ -147,6 +165,24 @@ def eval_(
     metrics, out_file = evaluate_target(target, split, data, recipe, batch_size)
     report.print_eval(metrics, title=f"{target} on {data or split}")
     report.console.print(f"written: {out_file}")
+
+
+@app.command()
+@friendly_errors
+def merge(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a peft (LoRA) run.")],
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Where to write the merged model; default RUN/merged."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Fold a LoRA run's adapter into its base model: a full model plain transformers loads."""
+    quiet_libraries()
+    from toolkit.lora import merge_run
+
+    written = merge_run(run_dir, out, overwrite)
+    typer.echo(f"written: {written}")
 
 
 ListOption = Optional[list[str]]  # noqa: UP045  (typer needs Optional on 3.10)

@@ -118,7 +118,7 @@ def evaluate_target(
     """
     from toolkit import report
     from toolkit.data import require_columns
-    from toolkit.models import load_for_task
+    from toolkit.lora import load_run_model
     from toolkit.recipe import load_recipe
     from toolkit.tasks import get_task
 
@@ -128,7 +128,7 @@ def evaluate_target(
     table = held_out_table(target, split, data_file)
     where = data_file or f"{target}/splits/{split}.jsonl"
     require_columns(table, task.columns, where)
-    loaded = load_for_task(str(model_dir), task.head, {})
+    loaded = load_run_model(model_dir, task.head, recipe.model.source())  # or base + adapter
     task.from_model(loaded.model.config)
     task.check_rows(table, where)
     tokenized = table.map(

@@ -150,6 +150,7 @@ def load_for_task(
     config_updates: dict[str, Any],
     dropout: float | None = None,
     source: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Load tokenizer and task head model of a checkpoint, with family fixes applied.
 
@@ -157,6 +158,8 @@ def load_for_task(
         head_for: the task's choice of transformers Auto class for a family (it raises a
             ToolkitError for a family the task cannot use).
         source: from_pretrained arguments that locate the checkpoint (revision, gguf_file).
+        model_options: further from_pretrained arguments for the model only (QLoRA's
+            quantization_config).
     """
     import transformers
 
@@ -173,7 +176,9 @@ def load_for_task(
         model = load_bert2bert(name, family, tokenizer, dropout, (source or {}).get("revision"))
     else:
         model_class = getattr(transformers, head)
-        model = model_class.from_pretrained(name, config=config, **(source or {}))
+        model = model_class.from_pretrained(
+            name, config=config, **(source or {}), **(model_options or {})
+        )
     if (source or {}).get("gguf_file"):
         forget_gguf_quantizer(model)
     return LoadedModel(model, tokenizer, family, config.model_type)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from toolkit.errors import ToolkitError
 from toolkit.recipe_augment import AugmentStep, method_names, step_section_for
+from toolkit.recipe_peft import PeftSection
 from toolkit.recipe_tasks import TASK_SECTIONS, ClassificationTask, Section
 
 
@@ -192,6 +193,20 @@ class EvalSection(Section):
     )
 
 
+class LaunchSection(Section):
+    num_processes: int = Field(
+        1,
+        ge=1,
+        description="Processes to train with (DDP through `accelerate launch`: one per GPU, or "
+        "gloo on CPU cores); `toolkit run --num-processes` overrides.",
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description="An accelerate config file (FSDP, DeepSpeed, several machines) to launch "
+        "with; `toolkit run --accelerate-config` overrides.",
+    )
+
+
 class OutputSection(Section):
     dir: str = Field(description="Run directory (model, metrics, predictions, splits, logs).")
 
@@ -206,8 +221,14 @@ class Recipe(Section):
         "splits are fixed; originals are kept.",
     )
     regularization: RegularizationSection = RegularizationSection()
+    peft: PeftSection | None = Field(
+        None,
+        description="Parameter-efficient fine-tuning: LoRA adapters on a frozen base model "
+        "(saved in the run's model/; `toolkit merge` writes a full model).",
+    )
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()
+    launch: LaunchSection = LaunchSection()
     output: OutputSection
 
     def to_yaml(self) -> str:

@@ -37,9 +37,17 @@ def staging_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.partial"
 
 
-def clear_stale(staging: Path) -> None:
-    """Remove what an earlier interrupted run left in the staging directory."""
+def start_staging(staging: Path, recipe: Any) -> None:
+    """A fresh staging dir holding the recipe (so `--resume` can tell it is the same run); what
+    an earlier interrupted run left there is removed. Main process only."""
+    from toolkit.launch import is_main_process
+
+    if not is_main_process():
+        return None
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / RUN_MARKER).write_text(recipe.to_yaml(), encoding="utf-8")
+    return None
 
 
 def print_model_banner(name: str, loaded: Any) -> None:
@@ -51,8 +59,9 @@ def print_model_banner(name: str, loaded: Any) -> None:
 
 
 def print_dry_run(
-    recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: Any, precision: str
-) -> None:
+    recipe: Any, splits: Any, tokenized: dict, loaded: Any, args: Any, precision: str,
+    processes: int = 1,
+) -> None:  # fmt: skip
     """What a run would do: resolved recipe, sizes, a tokenized sample, batch and step counts."""
     console.print("[bold]resolved recipe[/]")
     console.print(recipe.to_yaml(), markup=False, highlight=False)
@@ -69,16 +78,15 @@ def print_dry_run(
         shown = f"{len(labels)} label tokens"
     console.print(f"[bold]tokenized sample[/] ({len(tokens)} tokens, {shown})")
     console.print("  " + " ".join(tokens), markup=False, highlight=False)
-    effective = (
-        args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    )
-    steps_per_epoch = -(-sizes["train"] // (args.per_device_train_batch_size * args.world_size))
+    world = max(args.world_size, processes)  # a dry run is not relaunched: count the plan
+    effective = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
+    steps_per_epoch = -(-sizes["train"] // (args.per_device_train_batch_size * world))
     updates = -(-steps_per_epoch // args.gradient_accumulation_steps)
     total = args.max_steps if args.max_steps > 0 else math.ceil(updates * args.num_train_epochs)
     console.print(
         f"[bold]effective batch[/] {effective} "
         f"({args.per_device_train_batch_size} per device × {args.gradient_accumulation_steps} "
-        f"accumulation × {args.world_size} processes); [bold]total steps[/] {total}; "
+        f"accumulation × {world} processes); [bold]total steps[/] {total}; "
         f"[bold]precision[/] {precision}"
     )
     console.print("dry run: nothing trained, nothing written")
@@ -100,10 +108,15 @@ def write_run(
 
     if not trainer.args.should_save:
         return out_dir
-    trainer.save_model(str(staging / "model"))
+    trainer.save_model(str(staging / "model"))  # a peft model saves its adapter + head only
+    if getattr(recipe, "peft", None) is not None:  # so add the label names the head trained with
+        from toolkit.lora import save_head_config
+
+        save_head_config(trainer.model, staging / "model")
     (staging / RUN_MARKER).write_text(recipe.to_yaml())
     write_held_out(splits, staging)
-    metrics = {"train": {**train_metrics, "precision": precision}}
+    counts = {"parameters": loaded.parameter_count, "trainable_parameters": loaded.trainable_count}
+    metrics = {"train": {**train_metrics, **counts, "precision": precision}}
     for name, (scores, records) in results.items():
         metrics[name] = scores
         write_jsonl(staging / "predictions" / f"{name}.jsonl", records)

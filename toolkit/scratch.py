@@ -18,7 +18,7 @@ SENTINELS = [f"<extra_id_{k}>" for k in range(100)]  # T5's span-corruption plac
 HEADS = {"bert": "BertForMaskedLM", "gpt2": "GPT2LMHeadModel", "t5": "T5ForConditionalGeneration"}
 
 
-def build_checkpoint(recipe: Any, columns: list[str]) -> Path:
+def build_checkpoint(recipe: Any, columns: list[str], build: bool = True) -> Path:
     """Train the tokenizer and save tokenizer plus random model next to the run directory.
 
     The folder `<output.dir parent>/.<output.dir name>.scratch/` is rebuilt on every run; the
@@ -36,6 +36,8 @@ def build_checkpoint(recipe: Any, columns: list[str]) -> Path:
         )
     out = Path(recipe.output.dir)
     folder = out.parent / f".{out.name}.scratch"
+    if not build:  # another process (the main one) has built it
+        return folder
     texts = list(training_texts(build_splits(recipe.data, columns).train, columns))
     if not texts:
         raise ToolkitError("model.scratch: the training split has no text to train a tokenizer on")

@@ -13,6 +13,8 @@ from toolkit import report
 from toolkit.data import Splits, build_splits
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import score_splits
+from toolkit.launch import inside_launcher, is_main_process, main_process_first
+from toolkit.lora import apply_peft, check_peft, load_options
 from toolkit.models import (
     Family,
     LoadedModel,
@@ -27,42 +29,79 @@ from toolkit.scratch import build_checkpoint
 from toolkit.tasks import get_task
 
 
-def run(recipe: Recipe, overwrite: bool = False, dry_run: bool = False) -> Path | None:
-    """Train and evaluate as the recipe says; returns the run directory (None for a dry run)."""
+def run(
+    recipe: Recipe, overwrite: bool = False, dry_run: bool = False, resume: bool = False,
+    processes: int = 1,
+) -> Path | None:  # fmt: skip
+    """Train and evaluate as the recipe says; returns the run directory (None for a dry run).
+
+    Under a launcher every process runs this; the main one prepares shared files first (scratch
+    checkpoint, augmentation cache, staging dir) and alone writes the run directory.
+    """
     from transformers import set_seed
 
     set_seed(recipe.train.seed)
+    report.console.quiet = not is_main_process()  # one copy of every message, not one per process
     task = get_task(recipe.task.name)(recipe)
     out_dir = Path(recipe.output.dir)
-    if not dry_run:
+    if not (dry_run or resume):
         report.check_output_dir(out_dir, overwrite)
     if recipe.model.scratch is not None:  # new model: from here on a checkpoint like any other
-        recipe.model.name = str(build_checkpoint(recipe, task.columns))
+        with main_process_first():
+            recipe.model.name = str(build_checkpoint(recipe, task.columns, is_main_process()))
     precision = preflight(recipe, task)
     splits = build_splits(recipe.data, task.columns)
     task.prepare(splits)
-    augment_train_split(recipe, task, splits)
+    with main_process_first():  # the others then hit the augmentation cache
+        augment_train_split(recipe, task, splits)
     loaded = load_model(recipe, task)
     tokenized = tokenize(splits, task, loaded.tokenizer)
     staging = report.staging_dir(out_dir)
     args = training_arguments(recipe, staging, precision)
     if dry_run:
-        report.print_dry_run(recipe, splits, tokenized, loaded, args, precision)
+        report.print_dry_run(recipe, splits, tokenized, loaded, args, precision, processes)
         return None
-    report.clear_stale(staging)
+    with main_process_first():
+        checkpoint = (
+            resume_point(staging, recipe) if resume else report.start_staging(staging, recipe)
+        )
     trainer = build_trainer(recipe, task, loaded, tokenized, args)
-    train_metrics = trainer.train().metrics
+    train_metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
+    train_metrics.update(global_step=trainer.state.global_step, world_size=args.world_size)
     results = score_splits(task, loaded, splits, tokenized, recipe.eval.splits, precision, args)
     return report.write_run(
         staging, out_dir, recipe, splits, trainer, train_metrics, results, precision, loaded
     )
 
 
+def resume_point(staging: Path, recipe: Recipe) -> str:
+    """The newest complete checkpoint of the interrupted run of this same recipe."""
+    from toolkit.checkpoints import newest_complete
+
+    saved = staging / report.RUN_MARKER
+    if not saved.is_file():
+        raise ToolkitError(f"--resume: no interrupted run of {recipe.output.dir} to resume")
+    if saved.read_text(encoding="utf-8") != recipe.to_yaml():
+        raise ToolkitError(
+            f"--resume: the recipe changed since the interrupted run ({saved}); run again "
+            "without --resume (with --overwrite) to start over"
+        )
+    found = newest_complete(staging / "checkpoints", remove_incomplete=is_main_process())
+    if found is None:
+        raise ToolkitError(
+            f"--resume: the interrupted run left no complete checkpoint in {staging}"
+        )
+    report.console.print(f"[bold]resuming[/] from {found}")
+    return str(found)
+
+
 def preflight(recipe: Recipe, task: Any) -> str:
     """Cheap checks before any data or weights are loaded; returns the resolved precision."""
     config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
-    task.head(family)  # a task the family cannot do fails here, before any data is read
+    head = task.head(family)  # a task the family cannot do fails here, before any data is read
+    if recipe.peft is not None:
+        check_peft(recipe, config.model_type, family, head)
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         task_metric_check(task, stopping.metric)
@@ -106,11 +145,14 @@ def load_model(recipe: Recipe, task: Any) -> LoadedModel:
         task.model_config(),
         dropout=recipe.regularization.dropout,
         source=recipe.model.source(),
+        model_options=load_options(recipe),
     )
     if recipe.model.freeze_layers:
         freeze_lower_layers(loaded.model, loaded.family, recipe.model.freeze_layers)
     elif recipe.model.freeze_embeddings:
         freeze_input_embeddings(loaded.model)
+    if recipe.peft is not None:  # LoRA adapters (+ the task head) train; the base is frozen
+        apply_peft(loaded, recipe)
     report.print_model_banner(recipe.model.name, loaded)
     return loaded
 
@@ -202,6 +244,9 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda_available(),
+        # Without it accelerate treats a CPU-only launch as one process per launcher rank that
+        # never joins the group; with it, DDP over gloo across the launched processes.
+        use_cpu=inside_launcher() and not cuda_available(),
     )
 
 
@@ -229,11 +274,10 @@ def build_trainer(
     from transformers.integrations import TensorBoardCallback
 
     run_files = Path(args.output_dir).parent
-    callbacks = [
-        report.RichProgress(),
-        report.JsonlLogger(run_files / "log.jsonl"),
-        TensorBoardCallback(SummaryWriter(log_dir=str(run_files / "tensorboard"))),
-    ]
+    callbacks = [report.RichProgress(), report.JsonlLogger(run_files / "log.jsonl")]
+    if is_main_process():  # a SummaryWriter creates its event file at once, in every process
+        writer = SummaryWriter(log_dir=str(run_files / "tensorboard"))
+        callbacks.append(TensorBoardCallback(writer))
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))
