@@ -12,6 +12,8 @@ import numpy as np
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # exp() of anything above this overflows a float64; such a loss means a diverged model anyway.
 _MAX_LOG_PERPLEXITY = math.log(np.finfo(np.float64).max)
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 
 def _check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
@@ -35,8 +37,12 @@ def translation_metrics(predictions: Sequence[str], references: Sequence[str]) -
     result: dict[str, Any] = {"bleu": 0.0, "chrf": 0.0}
     if predictions:
         hyps, refs = list(predictions), [list(references)]
-        result["bleu"] = float(bleu.corpus_score(hyps, refs).score)
-        result["chrf"] = float(chrf.corpus_score(hyps, refs).score)
+        for name, metric in (("bleu", bleu), ("chrf", chrf)):
+            # sacreBLEU's own bootstrap (seeded) over per-sentence statistics: fast and exact
+            score = metric.corpus_score(hyps, refs, n_bootstrap=BOOTSTRAP_SAMPLES)
+            result[name] = float(score.score)
+            spread = max(float(score._ci), 0.0)  # 95% half-width around the bootstrap mean
+            result[f"{name}_ci"] = [float(score._mean) - spread, float(score._mean) + spread]
     result["bleu_signature"] = str(bleu.get_signature())
     result["chrf_signature"] = str(chrf.get_signature())
     result["samples"] = len(predictions)
@@ -50,13 +56,17 @@ def rouge_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict
 
     _check_pairs(predictions, references)
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for prediction, reference in zip(predictions, references):
+    per_row = {name: np.zeros(len(predictions)) for name in ROUGE_TYPES}
+    for i, (prediction, reference) in enumerate(zip(predictions, references)):
         scores = scorer.score(reference, prediction)  # argument order: (target, prediction)
         for name in ROUGE_TYPES:
-            totals[name] += scores[name].fmeasure
-    count = max(len(predictions), 1)
-    result: dict[str, Any] = {name: 100.0 * total / count for name, total in totals.items()}
+            per_row[name][i] = scores[name].fmeasure
+    result: dict[str, Any] = {
+        name: float(100.0 * values.mean()) if len(values) else 0.0
+        for name, values in per_row.items()
+    }
+    rouge_l = per_row["rougeL"]
+    result["rougeL_ci"] = bootstrap_ci(len(rouge_l), lambda rows: 100.0 * rouge_l[rows].mean())
     result["samples"] = len(predictions)
     return result
 
@@ -97,7 +107,39 @@ def classification_metrics(
     }
     result["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=ids).tolist()
     result["samples"] = int(len(y_true))
+    correct = (y_true == y_pred).astype(np.float64)
+    result["accuracy_ci"] = bootstrap_ci(len(y_true), lambda rows: correct[rows].mean())
+    result["f1_macro_ci"] = bootstrap_ci(
+        len(y_true), lambda rows: macro_f1(y_true[rows], y_pred[rows], len(names))
+    )
     return result
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> float:
+    """Macro-F1 from bincounts (no scikit-learn call: the bootstrap calls this 1,000 times)."""
+    tp = np.bincount(y_true[y_true == y_pred], minlength=classes)[:classes]
+    gold = np.bincount(y_true, minlength=classes)[:classes]
+    predicted = np.bincount(y_pred, minlength=classes)[:classes]
+    denominator = gold + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(classes), where=denominator > 0)
+    return float(f1.mean())
+
+
+def bootstrap_ci(
+    count: int, statistic: Any, samples: int = BOOTSTRAP_SAMPLES, level: float = 0.95
+) -> list[float]:
+    """Percentile bootstrap interval of `statistic(row_indices)` over `count` held-out rows.
+
+    Rows are resampled with replacement `samples` times with a fixed seed, so the interval is
+    reproducible; it says how much the score would move on another test set of the same size.
+    """
+    if count == 0:
+        return [0.0, 0.0]
+    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, count, size=(samples, count))
+    values = np.array([statistic(sample) for sample in rows])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [float(low), float(high)]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -142,15 +184,17 @@ def squad_metrics(
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    exact = f1 = 0.0
-    for prediction, answers in zip(predictions, references):
+    exact, f1 = np.zeros(len(predictions)), np.zeros(len(predictions))
+    for i, (prediction, answers) in enumerate(zip(predictions, references)):
         predicted = normalize_answer(prediction)
         golds = [gold for gold in map(normalize_answer, answers) if gold] or [""]
-        exact += max(float(predicted == gold) for gold in golds)
-        f1 += max(_token_f1(predicted, gold) for gold in golds)
+        exact[i] = max(float(predicted == gold) for gold in golds)
+        f1[i] = max(_token_f1(predicted, gold) for gold in golds)
     count = len(predictions)
     return {
-        "exact_match": 100.0 * exact / count if count else 0.0,
-        "f1": 100.0 * f1 / count if count else 0.0,
+        "exact_match": float(100.0 * exact.mean()) if count else 0.0,
+        "f1": float(100.0 * f1.mean()) if count else 0.0,
+        "exact_match_ci": bootstrap_ci(count, lambda rows: 100.0 * exact[rows].mean()),
+        "f1_ci": bootstrap_ci(count, lambda rows: 100.0 * f1[rows].mean()),
         "samples": count,
     }

@@ -149,6 +149,17 @@ class TrainSection(Section):
     batch_size: int = Field(32, ge=1, description="Per-device training batch size.")
     eval_batch_size: int = Field(128, ge=1, description="Per-device evaluation batch size.")
     gradient_accumulation: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in the backward pass instead of storing them: less "
+        "memory for longer inputs or bigger batches, at about a third more compute.",
+    )
+    eval_accumulation_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Move evaluation outputs to the CPU every N batches (bounds GPU memory on "
+        "large eval sets); null keeps them on the device until the end.",
+    )
     learning_rate: float = Field(5e-5, gt=0, lt=1, description="Peak learning rate.")
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
         "linear", description="Learning-rate schedule."

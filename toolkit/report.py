@@ -152,6 +152,13 @@ def headline(scores: dict) -> dict[str, float]:
     }
 
 
+def with_ci(scores: dict, key: str) -> str:
+    """A metric with its bootstrap 95% interval when one was computed: 0.805 [0.768, 0.843]."""
+    value = scores.get(key, float("nan"))
+    interval = scores.get(f"{key}_ci")
+    return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else f"{value:.4g}"
+
+
 def print_summary(out_dir: Path, metrics: dict) -> None:
     train = metrics["train"]
     console.print(
@@ -165,14 +172,14 @@ def print_summary(out_dir: Path, metrics: dict) -> None:
     table.add_column("split")
     for column in columns:
         table.add_column(column, justify="right")
-    for name, scores in splits.items():
-        table.add_row(name, *(f"{scores.get(c, float('nan')):.4g}" for c in columns))
+    for name in splits:
+        table.add_row(name, *(with_ci(metrics[name], c) for c in columns))
     console.print(table)
 
 
 def print_eval(metrics: dict, title: str) -> None:
     """Headline metrics, then per-class table and confusion matrix where the task has them."""
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in headline(metrics).items())
+    shown = ", ".join(f"{k} {with_ci(metrics, k)}" for k in headline(metrics))
     console.print(f"[bold]{title}[/]: {shown}")
     if "per_class" in metrics:
         print_classes(metrics)

@@ -221,6 +221,8 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         per_device_train_batch_size=train.batch_size,
         per_device_eval_batch_size=train.eval_batch_size,
         gradient_accumulation_steps=train.gradient_accumulation,
+        gradient_checkpointing=train.gradient_checkpointing,
+        eval_accumulation_steps=train.eval_accumulation_steps,
         learning_rate=train.learning_rate,
         lr_scheduler_type=train.scheduler,
         warmup_steps=train.warmup_ratio,
