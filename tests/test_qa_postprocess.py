@@ -26,7 +26,9 @@ def test_squad_metrics_exact_match_and_max_over_gold_answers():
         [["Eiffel Tower"], ["France", "paris."], ["Paris"]],
     )
     # Example 2 matches its second gold answer; the max over golds counts.
-    assert result == pytest.approx({"exact_match": 200 / 3, "f1": 200 / 3, "samples": 3})
+    headline = {k: result[k] for k in ("exact_match", "f1", "samples")}
+    assert headline == pytest.approx({"exact_match": 200 / 3, "f1": 200 / 3, "samples": 3})
+    assert result["exact_match_ci"][0] <= 200 / 3 <= result["exact_match_ci"][1]
 
 
 def test_squad_metrics_partial_overlap_f1_worked_by_hand():
@@ -51,7 +53,11 @@ def test_squad_metrics_no_answer_cases():
 def test_squad_metrics_rejects_length_mismatch_and_handles_empty():
     with pytest.raises(ValueError):
         squad_metrics(["a"], [])
-    assert squad_metrics([], []) == {"exact_match": 0.0, "f1": 0.0, "samples": 0}
+    empty = squad_metrics([], [])
+    assert {k: empty[k] for k in ("exact_match", "f1", "samples")} == {
+        "exact_match": 0.0, "f1": 0.0, "samples": 0,
+    }  # fmt: skip
+    assert empty["exact_match_ci"] == [0.0, 0.0]
 
 
 # --- postprocess on hand-built logits ------------------------------------------------------------
