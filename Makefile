@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 # The demo and the tests never need the hub; saying so up front avoids slow network time-outs.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup assets augment-assets apertium bible demo test lint format bench clean
+.PHONY: setup assets augment-assets apertium chromium bible demo test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,14 @@ apertium:
 	    apt-get install -y -qq apertium apertium-eng-spa >/dev/null; } || \
 	  echo "apertium not installed (needs root): back-translation tests will be skipped"
 
+# Headless browser (Debian chromium) that loads `toolkit report` pages in tests, installed when
+# missing and we are root; elsewhere the browser half of the report test is skipped.
+chromium:
+	@command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed (needs root): the report's browser check will be skipped"
+
 assets/.ready: scripts/prepare_assets.py
 	$(PY) scripts/prepare_assets.py assets
 	touch $@
@@ -51,7 +59,7 @@ demo: assets
 	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite
 	$(OFFLINE) $(VENV)/bin/toolkit eval runs/sentiment_bert
 
-test: setup augment-assets apertium
+test: setup augment-assets apertium chromium
 	$(OFFLINE) $(PY) -m pytest -q
 
 lint: setup

@@ -52,3 +52,20 @@ def test_every_headline_metric_gets_an_interval():
     assert len(bleu["bleu_ci"]) == 2 and len(bleu["chrf_ci"]) == 2
     rouge = metrics.rouge_metrics(["a b"] * 10, ["a c"] * 10)
     assert rouge["rougeL_ci"][0] <= rouge["rougeL"] <= rouge["rougeL_ci"][1]
+
+
+def test_corpus_interval_falls_back_when_sacrebleu_bootstrap_fails(monkeypatch):
+    import sacrebleu.metrics.base as base
+
+    hyps = ["the cat sat on the mat"] * 20
+    refs = ["the cat sat on a mat"] * 19 + ["x"]
+    fast = metrics.translation_metrics(hyps, refs)
+
+    def broken(self, scores):
+        raise TypeError("don't know how to coerce float and float32")
+
+    monkeypatch.setattr(base.Score, "estimate_ci", broken)
+    slow = metrics.translation_metrics(hyps, refs)
+    assert slow["bleu"] == fast["bleu"]
+    assert slow["bleu_ci"][0] <= slow["bleu"] <= slow["bleu_ci"][1]
+    assert slow["bleu_ci"] != fast["bleu_ci"]  # really the other path

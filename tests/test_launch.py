@@ -132,3 +132,20 @@ def test_resume_bad_input(tiny_models, toy_csv, tmp_path):
     empty = cli(*TOOLKIT, "run", str(recipe), "--resume")
     assert empty.returncode == 2 and "no complete checkpoint" in empty.stderr
     assert not run.exists()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores")
+def test_accelerate_config_file_starts_the_processes_it_names(tiny_models, toy_csv, tmp_path):
+    config = tmp_path / "ddp.yaml"
+    config.write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\nnum_machines: 1\n"
+        "num_processes: 2\nmachine_rank: 0\nmixed_precision: 'no'\nuse_cpu: false\n"
+    )
+    run = tmp_path / "run"
+    recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], toy_csv, run,
+                         train={"batch_size": 8})  # fmt: skip
+    done = cli(*TOOLKIT, "run", str(recipe), "--accelerate-config", str(config))
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_ddp_run(run, batch=8, epochs=1)
+    missing = cli(*TOOLKIT, "run", str(recipe), "--accelerate-config", str(tmp_path / "no.yaml"))
+    assert missing.returncode == 2 and "no.yaml not found" in missing.stderr

@@ -71,6 +71,9 @@ def run(
         Optional[str],  # noqa: UP045
         typer.Option(help="accelerate config file (FSDP, DeepSpeed, several machines)."),
     ] = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Train N times (seeds train.seed, +1, ...); mean ± std.")
+    ] = 1,
 ) -> None:
     """Train and evaluate a model as the recipe says."""
     from toolkit import launch
@@ -82,8 +85,13 @@ def run(
     if launch.wants_relaunch(processes, config) and not dry_run:
         argv = ["run", str(recipe), *[f"--set={item}" for item in set_ or []]]
         argv += [flag for flag, on in (("--overwrite", overwrite), ("--resume", resume)) if on]
-        raise typer.Exit(launch.relaunch(argv, processes, config))
+        raise typer.Exit(launch.relaunch([*argv, f"--seeds={seeds}"], processes, config))
     quiet_libraries()
+    if seeds > 1 and not dry_run:
+        from toolkit.seeds import run_seeds
+
+        run_seeds(resolved, seeds, overwrite=overwrite, resume=resume, processes=processes)
+        return
     from toolkit.train import run as run_recipe
 
     run_recipe(resolved, overwrite=overwrite, dry_run=dry_run, resume=resume, processes=processes)
@@ -147,8 +155,9 @@ def cached_family(model_section):
 @app.command(name="eval")
 @friendly_errors
 def eval_(
-    target: Annotated[
-        Path, typer.Argument(help="Run directory, or a model directory with --recipe.")
+    targets: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories (several: a comparison table), or a model dir."),
     ],
     split: Annotated[str, typer.Option(help="Held-out split recorded by the run.")] = "test",
     data: Annotated[
@@ -156,14 +165,50 @@ def eval_(
     ] = None,  # noqa: UP045
     recipe: Annotated[str | None, typer.Option(help="Recipe, for a bare model directory.")] = None,  # noqa: UP045
     batch_size: Annotated[int, typer.Option(min=1, help="Evaluation batch size.")] = 128,
+    perturb: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Also score perturbed copies: comma list of synonym, typo, drop."),
+    ] = None,
+    perturb_p: Annotated[float, typer.Option(help="Share of words perturbed.")] = 0.15,
+    seed: Annotated[int, typer.Option(help="Seed of the perturbations.")] = 0,
+    fairness: Annotated[
+        bool, typer.Option(help="Classification: counterfactual identity-term swap probe.")
+    ] = False,
+    terms: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Extra/overriding term groups for --fairness (json, same schema)."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Several runs: sort the comparison by this metric."),
+    ] = None,
 ) -> None:
-    """Score a trained model on a held-out split or file (accuracy, macro-F1, per class)."""
+    """Score trained models on a held-out split or file, with 95% bootstrap intervals."""
+    from toolkit.fairness import Fairness
+    from toolkit.robustness import Perturb
+
+    if terms is not None and not fairness:
+        raise ToolkitError("--terms: only used with --fairness")
+    if len(targets) > 1 or metric is not None:
+        if perturb is not None or fairness:
+            raise ToolkitError("--perturb/--fairness: probe one run at a time")
+        quiet_libraries()
+        from toolkit.compare import compare_runs, print_comparison
+
+        key, rows = compare_runs(targets, split, data, recipe, batch_size, metric)
+        print_comparison(key, rows, title=f"{len(rows)} runs on {data or split}")
+        return
+    target = targets[0]
+    probes = [Perturb(perturb, perturb_p, seed)] if perturb is not None else []
+    probes += [Fairness(terms)] if fairness else []
     quiet_libraries()
     from toolkit import report
     from toolkit.evaluation import evaluate_target
 
-    metrics, out_file = evaluate_target(target, split, data, recipe, batch_size)
+    metrics, out_file = evaluate_target(target, split, data, recipe, batch_size, probes)
     report.print_eval(metrics, title=f"{target} on {data or split}")
+    for probe in probes:
+        probe.show(metrics[probe.key])
     report.console.print(f"written: {out_file}")
 
 
@@ -185,6 +230,57 @@ def merge(
     typer.echo(f"written: {written}")
 
 
+@app.command()
+@friendly_errors
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (classification or QA).")],
+    text: Annotated[str, typer.Argument(help="Text to explain; the context, for QA.")],
+    question: Annotated[Optional[str], typer.Option(help="The question (QA runs).")] = None,  # noqa: UP045
+    method: Annotated[
+        str, typer.Option(help="integrated-gradients or gradient-x-input.")
+    ] = "integrated-gradients",
+    steps: Annotated[int, typer.Option(min=1, help="Integrated-gradients steps.")] = 32,
+    target: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Label to explain; default the predicted one."),
+    ] = None,
+    json_out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--json", help="Also write the attributions to this json file."),
+    ] = None,
+) -> None:
+    """Per-token attributions of one prediction (integrated gradients or gradient × input)."""
+    quiet_libraries()
+    import json
+
+    from toolkit.explain import explain_text, render_terminal, to_dict
+
+    explanation = explain_text(run_dir, text, question, method, steps, target)
+    render_terminal(explanation)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(to_dict(explanation), indent=1) + "\n", encoding="utf-8")
+        typer.echo(f"written: {json_out}")
+
+
+@app.command(name="report")
+@friendly_errors
+def report_(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Where to write the HTML file; default RUN/report.html."),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option(help="Explain the first test row (when toolkit.explain exists).")
+    ] = True,
+) -> None:
+    """Write one self-contained HTML report of a run: curves, metrics, errors, samples."""
+    from toolkit.html_report import write_report
+
+    typer.echo(f"written: {write_report(run_dir, out, explain=explain)}")
+
+
 ListOption = Optional[list[str]]  # noqa: UP045  (typer needs Optional on 3.10)
 
 
@@ -203,7 +299,7 @@ def augment(
     set_: Annotated[ListOption, typer.Option("--set", help="Recipe override KEY=VALUE.")] = None,
     method: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="synonym, swap, delete, insert, back_translation or contextual."),
+        typer.Option(help="synonym, swap, delete, insert, typo, back_translation, contextual."),
     ] = None,
     column: Annotated[str, typer.Option(help="Text column to augment.")] = "text",
     n: Annotated[int, typer.Option(min=1, help="Variants per row.")] = 2,

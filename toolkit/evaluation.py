@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +111,48 @@ def held_out_table(target: Path, split: str, data_file: str | None) -> Any:
     return load_table(str(recorded), f"split {split}")
 
 
-def evaluate_target(
-    target: Path, split: str, data_file: str | None, recipe_path: str | None, batch_size: int
-) -> tuple[dict, Path]:
-    """`toolkit eval`: score a run (or model + recipe) on a held-out split or file.
+@dataclass
+class EvalContext:
+    """A run loaded for `toolkit eval`, its clean scores, and how to score a modified table with
+    the same model: what the probes (`--perturb`, `--fairness`) work from."""
 
-    Returns the metrics and the json file they were written to.
-    """
-    from toolkit import report
+    task: Any
+    loaded: Any
+    recipe: Any
+    table: Any
+    metrics: dict
+    records: list
+    batch_size: int
+    precision: str
+    folder: Path  # <run>/eval: where probes write their rows
+    name: str  # the split, or the --data file's stem
+
+    def score(self, table: Any) -> tuple[dict, list]:
+        return score_table(self.task, self.loaded, table, self.batch_size, self.precision)
+
+
+def tokenize_table(task: Any, loaded: Any, table: Any) -> Any:
+    return table.map(
+        task.preprocess,
+        batched=True,
+        fn_kwargs={"tokenizer": loaded.tokenizer},
+        remove_columns=table.column_names,
+    )
+
+
+def score_table(
+    task: Any, loaded: Any, table: Any, batch_size: int, precision: str
+) -> tuple[dict, list]:
+    """Metrics and prediction records for any table of the task's columns, on a loaded model."""
+    tokenized = tokenize_table(task, loaded, table)
+    return score_split(task, loaded, table, tokenized, batch_size, precision)
+
+
+def load_target(
+    target: Path, split: str, data_file: str | None, recipe_path: str | None, probes: Sequence
+) -> tuple[Any, Any, Any, Any, str]:
+    """(task, loaded model, recipe, table, where) for `toolkit eval`; probes check the task
+    before any weights load."""
     from toolkit.data import require_columns
     from toolkit.lora import load_run_model
     from toolkit.recipe import load_recipe
@@ -125,23 +161,42 @@ def evaluate_target(
     model_dir, recipe_file = locate_model(target, recipe_path)
     recipe = load_recipe(recipe_file)
     task = get_task(recipe.task.name)(recipe)
+    for probe in probes:
+        probe.check(task)
     table = held_out_table(target, split, data_file)
     where = data_file or f"{target}/splits/{split}.jsonl"
     require_columns(table, task.columns, where)
     loaded = load_run_model(model_dir, task.head, recipe.model.source())  # or base + adapter
     task.from_model(loaded.model.config)
     task.check_rows(table, where)
-    tokenized = table.map(
-        task.preprocess,
-        batched=True,
-        fn_kwargs={"tokenizer": loaded.tokenizer},
-        remove_columns=table.column_names,
-    )
+    return task, loaded, recipe, table, where
+
+
+def evaluate_target(
+    target: Path,
+    split: str,
+    data_file: str | None,
+    recipe_path: str | None,
+    batch_size: int,
+    probes: Sequence = (),
+) -> tuple[dict, Path]:
+    """`toolkit eval`: score a run (or model + recipe) on a held-out split or file, then run each
+    probe (an object with `key`, `check(task)` and `run(EvalContext) -> dict`) on the same model.
+
+    Returns the metrics (each probe's result under its key) and the json file they went to.
+    """
+    from toolkit import report
+
+    task, loaded, recipe, table, where = load_target(target, split, data_file, recipe_path, probes)
     precision = "bf16" if _on_cuda(loaded) else "fp32"
-    metrics, records = score_split(task, loaded, table, tokenized, batch_size, precision)
+    metrics, records = score_table(task, loaded, table, batch_size, precision)
     name = Path(data_file).stem if data_file else split
-    out_file = report.write_eval(target, name, metrics, records, source=where)
-    return metrics, out_file
+    context = EvalContext(
+        task, loaded, recipe, table, metrics, records, batch_size, precision, target / "eval", name
+    )
+    results = {probe.key: probe.run(context) for probe in probes}
+    out_file = report.write_eval(target, name, {**metrics, **results}, records, source=where)
+    return {**metrics, **results}, out_file
 
 
 def _on_cuda(loaded: Any) -> bool:

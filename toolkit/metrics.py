@@ -38,15 +38,34 @@ def translation_metrics(predictions: Sequence[str], references: Sequence[str]) -
     if predictions:
         hyps, refs = list(predictions), [list(references)]
         for name, metric in (("bleu", bleu), ("chrf", chrf)):
-            # sacreBLEU's own bootstrap (seeded) over per-sentence statistics: fast and exact
-            score = metric.corpus_score(hyps, refs, n_bootstrap=BOOTSTRAP_SAMPLES)
-            result[name] = float(score.score)
-            spread = max(float(score._ci), 0.0)  # 95% half-width around the bootstrap mean
-            result[f"{name}_ci"] = [float(score._mean) - spread, float(score._mean) + spread]
+            result[name] = float(metric.corpus_score(hyps, refs).score)
+            result[f"{name}_ci"] = corpus_ci(metric, hyps, refs)
     result["bleu_signature"] = str(bleu.get_signature())
     result["chrf_signature"] = str(chrf.get_signature())
     result["samples"] = len(predictions)
     return result
+
+
+def corpus_ci(metric: Any, hyps: list[str], refs: list[list[str]]) -> list[float]:
+    """95% interval of a corpus-level sacreBLEU metric.
+
+    sacreBLEU's own bootstrap (seeded, over cached per-sentence statistics) is fast; on some
+    inputs its interval estimate mixes float and float32 and raises TypeError, and then the
+    corpus score is recomputed on fewer resamples of the sentences instead.
+    """
+    try:
+        score = metric.corpus_score(hyps, refs, n_bootstrap=BOOTSTRAP_SAMPLES)
+        spread = max(float(score._ci), 0.0)  # half-width around the bootstrap mean
+        return [float(score._mean) - spread, float(score._mean) + spread]
+    except TypeError:
+        pass
+
+    def resampled(rows: np.ndarray) -> float:
+        picked = rows.tolist()
+        return float(metric.corpus_score([hyps[i] for i in picked],
+                                         [[refs[0][i] for i in picked]]).score)  # fmt: skip
+
+    return bootstrap_ci(len(hyps), resampled, samples=200)
 
 
 def rouge_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, Any]:

@@ -33,8 +33,9 @@ class StepCommon(Section):
 class WordStep(StepCommon):
     """Word-level edits through WordNet: synonym swap, and EDA's random swap/deletion/insertion."""
 
-    method: Literal["synonym", "swap", "delete", "insert"] = Field(
-        description="synonym: WordNet synonym swap; swap/delete/insert: EDA operations."
+    method: Literal["synonym", "swap", "delete", "insert", "typo"] = Field(
+        description="synonym: WordNet synonym swap; swap/delete/insert: EDA operations; "
+        "typo: character typos (keyboard neighbours, swapped/dropped/doubled letters)."
     )
     p: float = Field(0.15, gt=0, le=1, description="Share of the words each variant changes.")
     protect: list[str] = Field(

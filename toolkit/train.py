@@ -221,7 +221,7 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         per_device_train_batch_size=train.batch_size,
         per_device_eval_batch_size=train.eval_batch_size,
         gradient_accumulation_steps=train.gradient_accumulation,
-        gradient_checkpointing=train.gradient_checkpointing,
+        activation_checkpointing=train.gradient_checkpointing,  # transformers 5 name
         eval_accumulation_steps=train.eval_accumulation_steps,
         learning_rate=train.learning_rate,
         lr_scheduler_type=train.scheduler,
@@ -242,7 +242,8 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         metric_for_best_model=stopping.metric if stopping else None,
         greater_is_better=(stopping.metric != "loss") if stopping else None,
         logging_steps=train.logging_steps,
-        report_to=[],  # TensorBoard is added as a callback below, writing into the run directory
+        report_to=[],  # TensorBoard and MLflow are added as callbacks (toolkit/tracking.py)
+        run_name=Path(recipe.output.dir).name,
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda_available(),
@@ -271,15 +272,14 @@ def task_metric_check(task: Any, metric: str) -> None:
 def build_trainer(
     recipe: Recipe, task: Any, loaded: LoadedModel, tokenized: dict, args: Any
 ) -> Any:
-    from torch.utils.tensorboard import SummaryWriter
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
-    from transformers.integrations import TensorBoardCallback
+
+    from toolkit.tracking import tracking_callbacks
 
     run_files = Path(args.output_dir).parent
     callbacks = [report.RichProgress(), report.JsonlLogger(run_files / "log.jsonl")]
-    if is_main_process():  # a SummaryWriter creates its event file at once, in every process
-        writer = SummaryWriter(log_dir=str(run_files / "tensorboard"))
-        callbacks.append(TensorBoardCallback(writer))
+    if is_main_process():
+        callbacks += tracking_callbacks(run_files, Path(recipe.output.dir))
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))

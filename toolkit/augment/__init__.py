@@ -23,6 +23,7 @@ METHODS = {
     "swap": "toolkit.augment.eda:Swap",
     "delete": "toolkit.augment.eda:Delete",
     "insert": "toolkit.augment.eda:Insert",
+    "typo": "toolkit.augment.typo:Typo",
     "back_translation": "toolkit.augment.back_translation:BackTranslation",
     "contextual": "toolkit.augment.contextual:Contextual",
 }

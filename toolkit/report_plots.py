@@ -1,0 +1,95 @@
+"""Pictures for `toolkit report`: matplotlib figures drawn on the Agg canvas (no display, no
+pyplot state) and returned as base64 PNG data URIs, so the HTML file needs nothing beside it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+# Labels and texts come from user data: "$" must stay a dollar sign, not start mathtext.
+STYLE = {"text.parse_math": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def data_uri(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def series(log: Sequence[dict], key: str) -> list[tuple[float, float]]:
+    """(step, value) of every log record holding a finite `key`."""
+    return [(r.get("step", i), r[key]) for i, r in enumerate(log) if _number(r.get(key))]
+
+
+def curve_pictures(log: Sequence[dict]) -> dict[str, str]:
+    """Loss (train and validation) and learning rate against the optimizer step."""
+    import matplotlib
+
+    pictures = {}
+    train, validation = series(log, "loss"), series(log, "eval_loss")
+    rate = series(log, "learning_rate")
+    with matplotlib.rc_context(STYLE):
+        if train or validation:
+            figure = _figure(6.4, 3.4)
+            axes = figure.add_subplot()
+            for points, label, style in ((train, "train", "-"), (validation, "validation", "o-")):
+                if points:
+                    axes.plot(*zip(*points), style, label=label, markersize=4)
+            axes.set(xlabel="step", ylabel="loss", title="loss")
+            axes.legend()
+            pictures["loss"] = data_uri(figure)
+        if rate:
+            figure = _figure(6.4, 2.6)
+            axes = figure.add_subplot()
+            axes.plot(*zip(*rate), "-", color="tab:green")
+            axes.set(xlabel="step", ylabel="learning rate", title="learning rate")
+            axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+            pictures["learning_rate"] = data_uri(figure)
+    return pictures
+
+
+def short(text: str, limit: int = 18) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def confusion_picture(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> str:
+    """Counts with gold labels as rows and predictions as columns; cells annotated when few."""
+    import matplotlib
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=float)
+    n = len(labels)
+    side = min(max(3.6, 0.45 * n + 2.4), 12.0)
+    with matplotlib.rc_context({**STYLE, "axes.grid": False}):
+        figure = _figure(side + 0.9, side)
+        axes = figure.add_subplot()
+        image = axes.imshow(counts, cmap="Blues", vmin=0)
+        figure.colorbar(image, ax=axes, shrink=0.8)
+        names = [short(str(label)) for label in labels]
+        axes.set_xticks(
+            range(n), names, rotation=45 if n > 3 else 0, ha="right" if n > 3 else "center"
+        )
+        axes.set_yticks(range(n), names)
+        axes.set(xlabel="predicted", ylabel="gold", title="confusion matrix")
+        if n <= 25:
+            high = counts.max() if counts.size else 0
+            for (row, column), value in np.ndenumerate(counts):
+                colour = "white" if high and value > high / 2 else "black"
+                axes.text(column, row, f"{int(value)}", ha="center", va="center", color=colour)
+        return data_uri(figure)

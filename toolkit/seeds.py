@@ -1,0 +1,77 @@
+"""`toolkit run --seeds N`: the same recipe trained N times, and the spread of its metrics.
+
+Only the training seed changes (weights init of new heads, shuffling, dropout): the held-out
+split stays the one `data.split_seed` carves, so the spread is the training noise a single run
+hides. Runs go to `<output.dir>/seed-<k>/`; `<output.dir>/seeds.json` holds mean ± std of every
+scalar metric of every held-out split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from toolkit import report
+from toolkit.errors import ToolkitError
+
+
+def run_seeds(recipe: Any, count: int, overwrite: bool, resume: bool, processes: int) -> Path:
+    """Train `count` runs (seeds train.seed, +1, ...) and write their summary."""
+    from toolkit.train import run
+
+    root = Path(recipe.output.dir)
+    if root.is_dir() and any(root.iterdir()) and not (overwrite or resume):
+        raise ToolkitError(f"output.dir: {root} is not empty; pass --overwrite to replace it")
+    runs = []
+    for offset in range(count):
+        seeded = recipe.model_copy(deep=True)
+        seeded.train.seed = recipe.train.seed + offset
+        seeded.output.dir = str(root / f"seed-{seeded.train.seed}")
+        done = Path(seeded.output.dir)
+        if resume and (done / "metrics.json").is_file():  # finished before the interruption
+            runs.append(done)
+            continue
+        report.console.print(f"[bold]seed {seeded.train.seed}[/] ({offset + 1} of {count})")
+        runs.append(run(seeded, overwrite=overwrite, resume=resume, processes=processes))
+    summary = summarize([json.loads((r / "metrics.json").read_text()) for r in runs])
+    summary["runs"] = [str(r) for r in runs]
+    write_json(root / "seeds.json", summary)
+    print_spread(summary)
+    return root
+
+
+def summarize(all_metrics: list[dict]) -> dict:
+    """Per split and scalar metric: mean, sample std (0 for one run) and the values."""
+    out: dict[str, Any] = {}
+    for split in all_metrics[0]:
+        keys = report.headline(all_metrics[0][split])
+        out[split] = {}
+        for key in keys:
+            values = [float(m[split][key]) for m in all_metrics if key in m.get(split, {})]
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[split][key] = {"mean": statistics.fmean(values), "std": spread, "values": values}
+    return out
+
+
+def write_json(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def print_spread(summary: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"mean ± std over {len(summary['runs'])} seeds")
+    for column in ("split", "metric", "mean ± std"):
+        table.add_column(column)
+    for split, scores in summary.items():
+        if split in ("runs", "train"):
+            continue
+        for key, stats in scores.items():
+            table.add_row(split, key, f"{stats['mean']:.4g} ± {stats['std']:.2g}")
+    report.console.print(table)

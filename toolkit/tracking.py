@@ -1,0 +1,45 @@
+"""Where a run's curves go besides log.jsonl: TensorBoard always, MLflow when it is installed.
+
+Both are transformers' own callbacks; only the main process gets them (a SummaryWriter creates
+its event file at once, in every process that makes one). MLflow writes to the local file store
+`<output.dir parent>/mlruns` (one store for all runs of a project: `mlflow ui --backend-store-uri
+runs/mlruns`), experiment "toolkit", run name = the run directory's name, unless the user's
+MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME say otherwise; DISABLE_MLFLOW_INTEGRATION=true
+turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+
+def mlflow_wanted() -> bool:
+    disabled = os.environ.get("DISABLE_MLFLOW_INTEGRATION", "").upper() in ("1", "TRUE", "YES")
+    return not disabled and importlib.util.find_spec("mlflow") is not None
+
+
+def tracking_callbacks(run_files: Path, out_dir: Path) -> list[Any]:
+    """TensorBoard into the run directory, and MLflow's callback when mlflow is importable."""
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    callbacks = [TensorBoardCallback(SummaryWriter(log_dir=str(run_files / "tensorboard")))]
+    if mlflow_wanted():
+        from transformers.integrations import MLflowCallback
+
+        # MLflowCallback reads the environment when training starts; a value we set for an
+        # earlier run in this process is ours to replace, a user's is kept.
+        store = (out_dir.resolve().parent / "mlruns").as_uri()
+        for key, value in (("MLFLOW_TRACKING_URI", store), ("MLFLOW_EXPERIMENT_NAME", "toolkit")):
+            if os.environ.get(key) in (None, os.environ.get(f"_TOOLKIT_{key}")):
+                os.environ[key] = os.environ[f"_TOOLKIT_{key}"] = value
+        # MLflow 3 wants a database backend by default; the issue asks for the plain file store,
+        # which MLflow still supports (in maintenance) when this is set.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "creating experiment" lines
+        callbacks.append(MLflowCallback())
+    return callbacks
