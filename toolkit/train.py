@@ -250,6 +250,10 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         # Without it accelerate treats a CPU-only launch as one process per launcher rank that
         # never joins the group; with it, DDP over gloo across the launched processes.
         use_cpu=inside_launcher() and not cuda_available(),
+        # transformers 5 otherwise multiplies every process's loss by the process count for models
+        # that take loss kwargs: the logged loss of a 2-process run came out doubled. Plain DDP
+        # averaging of per-process mean losses is the textbook semantics.
+        average_tokens_across_devices=False,
     )
 
 
