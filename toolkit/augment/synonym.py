@@ -164,33 +164,46 @@ def draw_count(rate: float, words: int, available: int, rng) -> int:
     return min(max(wanted, 1), available)
 
 
-class Synonym:
-    """Replace a share `p` of the words (stop words and protected words kept) by a synonym."""
+class WordMethod:
+    """Base of the methods that edit about `p` of a text's words, one text at a time, never
+    touching protected spans or `protect` phrases; subclasses define `variants`."""
 
-    name = "synonym"
+    name = "word"
     protects_spans = True
 
     def __init__(self, p: float = 0.15, protect: Iterable[str] = ()) -> None:
         self.p = p
         self.protect = tuple(protect)
+
+    @classmethod
+    def from_step(cls, step) -> WordMethod:
+        return cls(step.p, step.protect)
+
+    def augment(self, texts: list[str], n: int, rng, protected=None) -> list[list[Variant]]:
+        """`n` variants of each text; `rng` is a random.Random (the only source of randomness)."""
+        spans = protected or [()] * len(texts)
+        return [self.variants(text, n, rng, found) for text, found in zip(texts, spans)]
+
+    def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
+        raise NotImplementedError  # each method defines it
+
+
+class Synonym(WordMethod):
+    """Replace a share `p` of the words (stop words and protected words kept) by a synonym."""
+
+    name = "synonym"
+
+    def __init__(self, p: float = 0.15, protect: Iterable[str] = ()) -> None:
+        super().__init__(p, protect)
         self.table = synonym_table()
         self.stop = stopwords()
         self.cache: dict[str, tuple[str, ...]] = {}  # per word form, across the whole corpus
-
-    @classmethod
-    def from_step(cls, step) -> Synonym:
-        return cls(step.p, step.protect)
 
     def synonyms(self, word: str) -> tuple[str, ...]:
         key = word.lower()
         if key not in self.cache:
             self.cache[key] = () if key in self.stop else lookup(key, self.table)
         return self.cache[key]
-
-    def augment(self, texts: list[str], n: int, rng, protected=None) -> list[list[Variant]]:
-        """`n` variants of each text; `rng` is a random.Random (the only source of randomness)."""
-        spans = protected or [()] * len(texts)
-        return [self.variants(text, n, rng, found) for text, found in zip(texts, spans)]
 
     def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
         parts = WORD_RE.split(text)  # split once, however many variants

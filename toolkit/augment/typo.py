@@ -9,9 +9,7 @@ Used by `toolkit eval --perturb typo` and as a training augmentation method (`me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from toolkit.augment.synonym import WORD_RE, Variant, draw_count, locked_words
+from toolkit.augment.synonym import WORD_RE, Variant, WordMethod, draw_count, locked_words
 
 ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -80,24 +78,10 @@ def typo(word: str, rng) -> str:
     return word
 
 
-class Typo:
+class Typo(WordMethod):
     """One character-level typo in about `p` of the words (protected words kept)."""
 
     name = "typo"
-    protects_spans = True
-
-    def __init__(self, p: float = 0.15, protect: Iterable[str] = ()) -> None:
-        self.p = p
-        self.protect = tuple(protect)
-
-    @classmethod
-    def from_step(cls, step) -> Typo:
-        return cls(step.p, step.protect)
-
-    def augment(self, texts: list[str], n: int, rng, protected=None) -> list[list[Variant]]:
-        """`n` variants of each text; `rng` is a random.Random (the only source of randomness)."""
-        spans = protected or [()] * len(texts)
-        return [self.variants(text, n, rng, found) for text, found in zip(texts, spans)]
 
     def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
         parts = WORD_RE.split(text)
