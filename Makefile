@@ -59,7 +59,7 @@ demo: assets
 	$(OFFLINE) $(VENV)/bin/toolkit run recipes/sentiment_bert.yaml --overwrite
 	$(OFFLINE) $(VENV)/bin/toolkit eval runs/sentiment_bert
 
-test: setup augment-assets apertium chromium
+test: setup assets apertium chromium
 	$(OFFLINE) $(PY) -m pytest -q
 
 lint: setup
