@@ -319,3 +319,24 @@ def test_report_other_prediction_layouts(kind, tmp_path):
         assert [row[0] for row in page.rows["errors"]] == ["b", "a"]  # lowest score first
     else:
         assert len(page.rows["samples"]) == min(len(records), 10) and "errors" not in page.rows
+
+
+def test_report_shows_probe_results_and_recorded_versions(tmp_path):
+    from toolkit.html_report import write_report
+
+    (tmp_path / "recipe.yaml").write_text("model: {name: m}\ntask: {name: sentiment}\n")
+    versions = {"python": "3.11.7", "torch": "2.13.0+cpu", "transformers": "5.24.0"}
+    metrics = {"train": {"versions": versions}, "test": {"accuracy": 0.8}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "eval").mkdir()
+    probes = {
+        "accuracy": 0.8,
+        "perturb": {"p": 0.15, "seed": 0, "typo": {"rows": 40, "edited": 38, "flip_rate": 0.125}},
+        "fairness": {"groups": {"gender": {"pairs": 12, "flip_rate": 0.25, "mean_abs_gap": 0.3,
+                                           "signed_gap": 0.1}}},
+    }  # fmt: skip
+    (tmp_path / "eval" / "test.json").write_text(json.dumps(probes))
+    page = Page(write_report(tmp_path, explain=False).read_text(encoding="utf-8"))
+    assert ["test", "typo", "38/40", "0.125"] in page.rows["probes"]
+    assert ["test", "gender", "12", "0.25", "0.3", "0.1"] in page.rows["probes"]
+    assert ["torch", "2.13.0+cpu"] in page.rows["versions"]

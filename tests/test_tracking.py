@@ -15,6 +15,13 @@ def test_run_writes_tensorboard_and_mlflow(tiny_models, toy_csv, tmp_path, runne
     result = runner.invoke(app, ["run", str(recipe)])
     assert result.exit_code == 0, result.output
 
+    import json
+
+    versions = json.loads((out / "metrics.json").read_text())["train"]["versions"]
+    import torch
+
+    assert versions["torch"] == torch.__version__ and versions["python"].count(".") == 2
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out / "tensorboard"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import platform
 import time
 from html import escape
 from pathlib import Path
@@ -32,9 +31,9 @@ from toolkit.report_data import (
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
     "confusion": "Confusion matrix", "errors": "Worst errors", "samples": "Samples",
-    "explanation": "Explanation", "recipe": "Recipe", "versions": "Versions",
+    "explanation": "Explanation", "probes": "Robustness and fairness", "recipe": "Recipe",
+    "versions": "Versions",
 }  # fmt: skip
-LIBRARIES = ("torch", "transformers", "datasets", "accelerate", "peft", "tokenizers", "toolkit")
 MAX_ERRORS, MAX_SAMPLES, MAX_TEXT = 20, 10, 600
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1em 2em;color:#222}
@@ -212,16 +211,44 @@ def explanation_section(run: dict, enabled: bool) -> str:
         return note(f"explanation failed: {type(exc).__name__}: {exc}")
 
 
-def versions_section() -> str:
-    from importlib import metadata
-
-    rows = [["python", platform.python_version()]]
-    for name in LIBRARIES:
+def probes_section(run: dict) -> str:
+    """What `toolkit eval --perturb/--fairness` stored in RUN/eval/*.json, if anything."""
+    perturbed, fair = [], []
+    for path in sorted((run["dir"] / "eval").glob("*.json")):
         try:
-            rows.append([name, metadata.version(name)])
-        except metadata.PackageNotFoundError:
-            rows.append([name, "not installed"])
-    return note("of the environment that wrote this report") + table(["library", "version"], rows)
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for name, found in (result.get("perturb") or {}).items():
+            if isinstance(found, dict) and "flip_rate" in found:
+                rows = f"{found.get('edited', '')}/{found.get('rows', '')}"
+                perturbed.append([path.stem, name, rows, found.get("flip_rate")])
+        groups = (result.get("fairness") or {}).get("groups") or {}
+        for group, stats in groups.items():
+            fair.append([path.stem, group, stats.get("pairs"), stats.get("flip_rate"),
+                         stats.get("mean_abs_gap"), stats.get("signed_gap")])  # fmt: skip
+    if not (perturbed or fair):
+        return note("no --perturb or --fairness results in eval/ (see `toolkit eval --help`)")
+    parts = []
+    if perturbed:
+        parts.append(table(["eval", "perturbation", "edited rows", "flip rate"], perturbed))
+    if fair:
+        header = ["eval", "group", "pairs", "flip rate", "mean |ΔP|", "signed ΔP"]
+        parts.append(table(header, fair))
+    return "".join(parts)
+
+
+def versions_section(run: dict) -> str:
+    from toolkit.report import library_versions
+
+    recorded = (run["metrics"].get("train") or {}).get("versions")
+    if isinstance(recorded, dict) and recorded:
+        rows = [[name, str(version)] for name, version in recorded.items()]
+        return note("recorded when the run trained") + table(["library", "version"], rows)
+    rows = [[name, version] for name, version in library_versions().items()]
+    return note("of the environment that wrote this report (the run recorded none)") + table(
+        ["library", "version"], rows
+    )
 
 
 def render(run: dict, explain: bool = True) -> str:
@@ -233,8 +260,9 @@ def render(run: dict, explain: bool = True) -> str:
         "errors": errors_section(run),
         "samples": samples_section(run),
         "explanation": explanation_section(run, explain),
+        "probes": probes_section(run),
         "recipe": f"<pre>{escape(run['recipe_text'])}</pre>",
-        "versions": versions_section(),
+        "versions": versions_section(run),
     }
     title = escape(f"toolkit report: {run['dir'].resolve().name}")
     nav = "".join(f'<a href="#{key}">{name}</a>' for key, name in SECTIONS.items())

@@ -92,6 +92,23 @@ def print_dry_run(
     console.print("dry run: nothing trained, nothing written")
 
 
+LIBRARIES = ("torch", "transformers", "datasets", "accelerate", "peft", "tokenizers", "toolkit")
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the libraries a run depends on, as installed now."""
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
 def write_run(
     staging: Path,
     out_dir: Path,
@@ -116,7 +133,8 @@ def write_run(
     (staging / RUN_MARKER).write_text(recipe.to_yaml())
     write_held_out(splits, staging)
     counts = {"parameters": loaded.parameter_count, "trainable_parameters": loaded.trainable_count}
-    metrics = {"train": {**train_metrics, **counts, "precision": precision}}
+    versions = library_versions()  # what trained it, for the report and for reproducing it
+    metrics = {"train": {**train_metrics, **counts, "precision": precision, "versions": versions}}
     for name, (scores, records) in results.items():
         metrics[name] = scores
         write_jsonl(staging / "predictions" / f"{name}.jsonl", records)
