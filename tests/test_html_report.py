@@ -7,7 +7,6 @@ import base64
 import importlib.util
 import io
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import FILLER, make_recipe
+from conftest import make_recipe
+from test_translation import toy_pairs
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -88,23 +88,12 @@ def png_size(src: str) -> tuple[int, int]:
     return image.size
 
 
-def pairs(count: int) -> list[dict]:
-    rng = random.Random(0)
-    rows = []
-    for _ in range(count):
-        words = rng.choices(FILLER, k=rng.randint(2, 5))
-        rows.append(
-            {"translation": {"en": " ".join(words), "es": " ".join(w[::-1] for w in words)}}
-        )
-    return rows
-
-
 @pytest.fixture(scope="module")
 def runs(tiny_models, toy_csv, tmp_path_factory) -> dict[str, Path]:
     """A tiny classification run (BERT) and a tiny translation run (T5), through the CLI."""
     root = tmp_path_factory.mktemp("report-runs")
     data = root / "pairs.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in pairs(80)))
+    data.write_text("".join(json.dumps(row) + "\n" for row in toy_pairs(80)))
     recipes = {
         "classification": make_recipe(root / "c.yaml", tiny_models["bert"], toy_csv, root / "c"),
         "translation": make_recipe(

@@ -184,8 +184,31 @@ class WordMethod:
         spans = protected or [()] * len(texts)
         return [self.variants(text, n, rng, found) for text, found in zip(texts, spans)]
 
+    def editable(self, word: str) -> bool:
+        raise NotImplementedError  # each method says which words it can change
+
+    def replace(self, word: str, rng) -> str:
+        raise NotImplementedError  # ... and what it changes one into
+
     def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
-        raise NotImplementedError  # each method defines it
+        parts = WORD_RE.split(text)  # split once, however many variants
+        words = len(parts) // 2
+        locked = locked_words(parts, text, spans, self.protect)
+        slots = [
+            i for i in range(1, len(parts), 2) if i // 2 not in locked and self.editable(parts[i])
+        ]
+        out = []
+        for _ in range(n):
+            if not slots:
+                out.append(Variant(text, 0.0))
+                continue
+            new = parts.copy()
+            chosen = rng.sample(slots, draw_count(self.p, words, len(slots), rng))
+            for i in chosen:
+                new[i] = self.replace(parts[i], rng)
+            changed = sum(new[i] != parts[i] for i in chosen)
+            out.append(Variant("".join(new), changed / words))
+        return out
 
 
 class Synonym(WordMethod):
@@ -205,21 +228,8 @@ class Synonym(WordMethod):
             self.cache[key] = () if key in self.stop else lookup(key, self.table)
         return self.cache[key]
 
-    def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
-        parts = WORD_RE.split(text)  # split once, however many variants
-        words = len(parts) // 2
-        locked = locked_words(parts, text, spans, self.protect)
-        slots = [
-            i for i in range(1, len(parts), 2) if i // 2 not in locked and self.synonyms(parts[i])
-        ]
-        out = []
-        for _ in range(n):
-            if not slots:
-                out.append(Variant(text, 0.0))
-                continue
-            new = parts.copy()
-            chosen = rng.sample(slots, draw_count(self.p, words, len(slots), rng))
-            for i in chosen:
-                new[i] = align_case(parts[i], rng.choice(self.synonyms(parts[i])))
-            out.append(Variant("".join(new), len(chosen) / words))
-        return out
+    def editable(self, word: str) -> bool:
+        return bool(self.synonyms(word))
+
+    def replace(self, word: str, rng) -> str:
+        return align_case(word, rng.choice(self.synonyms(word)))

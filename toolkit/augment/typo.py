@@ -9,7 +9,7 @@ Used by `toolkit eval --perturb typo` and as a training augmentation method (`me
 
 from __future__ import annotations
 
-from toolkit.augment.synonym import WORD_RE, Variant, WordMethod, draw_count, locked_words
+from toolkit.augment.synonym import WORD_RE, WordMethod
 
 ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -83,20 +83,8 @@ class Typo(WordMethod):
 
     name = "typo"
 
-    def variants(self, text: str, n: int, rng, spans=()) -> list[Variant]:
-        parts = WORD_RE.split(text)
-        words = len(parts) // 2
-        locked = locked_words(parts, text, spans, self.protect)
-        slots = [i for i in range(1, len(parts), 2) if i // 2 not in locked and len(parts[i]) > 1]
-        out = []
-        for _ in range(n):
-            if not slots:
-                out.append(Variant(text, 0.0))
-                continue
-            new = parts.copy()
-            chosen = rng.sample(slots, draw_count(self.p, words, len(slots), rng))
-            for i in chosen:
-                new[i] = typo(parts[i], rng)
-            changed = sum(new[i] != parts[i] for i in chosen)
-            out.append(Variant("".join(new), changed / words))
-        return out
+    def editable(self, word: str) -> bool:
+        return len(word) > 1
+
+    def replace(self, word: str, rng) -> str:
+        return typo(word, rng)
