@@ -31,7 +31,7 @@ class StepCommon(Section):
 
 
 class WordStep(StepCommon):
-    """Word-level edits through WordNet: synonym swap, and EDA's random swap/deletion/insertion."""
+    """Word-level edits: WordNet synonym swap, EDA's random swap/deletion/insertion, typos."""
 
     method: Literal["synonym", "swap", "delete", "insert", "typo"] = Field(
         description="synonym: WordNet synonym swap; swap/delete/insert: EDA operations; "
