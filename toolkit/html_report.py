@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import time
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
 from toolkit.report_data import (
     SAMPLE_FIELDS,
@@ -53,12 +53,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, explain: bo
     if not target.parent.is_dir():
         raise ToolkitError(f"--out: folder {target.parent} does not exist")
     page = render(run, explain)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_text_atomically(target, page)
     return target
 
 

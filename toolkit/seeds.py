@@ -9,12 +9,12 @@ scalar metric of every held-out split.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from toolkit import report
+from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
 
 
@@ -58,9 +58,7 @@ def summarize(all_metrics: list[dict]) -> dict:
 
 def write_json(path: Path, content: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(content, indent=1) + "\n")
 
 
 def print_spread(summary: dict) -> None:

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from toolkit.atomic import write_text_atomically
+
 FORMAT = 1  # bump when the stored layout or any method's output changes
 
 
@@ -37,18 +39,22 @@ def model_fingerprint(name: str | None) -> Any:
              p.stat().st_mtime_ns) for p in files]  # fmt: skip
 
 
-def step_key(rows: list[dict], step: Any, seed: int, held_out: list[str], view: Any) -> str:
-    """The cache key of one step over `rows`."""
-    settings = step.model_dump(mode="json")
-    models = {k: model_fingerprint(settings.get(k)) for k in ("model", "forward_model",
-              "backward_model", "filter_model")}  # fmt: skip
-    digest = hashlib.sha256()
-    for part in (FORMAT, settings, seed, models, repr(view)):
-        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+def data_digest(rows: list[dict], held_out: list[str], view: Any) -> str:
+    """What every step of one run shares: the rows, the held-out texts, the task view."""
+    digest = hashlib.sha256(json.dumps([FORMAT, repr(view)]).encode())
     for row in rows:  # row by row: no second copy of a large table in memory
         digest.update(json.dumps(row, sort_keys=True, default=str).encode())
     digest.update(json.dumps(held_out).encode())
     return digest.hexdigest()
+
+
+def step_key(data: str, step: Any, seed: int) -> str:
+    """The cache key of one step over the data of `data_digest`."""
+    settings = step.model_dump(mode="json")
+    models = {k: model_fingerprint(settings.get(k)) for k in ("model", "forward_model",
+              "backward_model", "filter_model")}  # fmt: skip
+    parts = [data, settings, seed, models]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def load(key: str) -> dict | None:
@@ -63,8 +69,6 @@ def store(key: str, entry: dict) -> None:
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(entry, default=str), encoding="utf-8")
-        os.replace(tmp, folder / f"{key}.json")
+        write_text_atomically(folder / f"{key}.json", json.dumps(entry, default=str))
     except OSError:
         pass  # a read-only or full cache only costs speed next time

@@ -96,8 +96,10 @@ def augment_rows(
     out = [{**row, "orig_id": i, "method": "original"} for i, row in enumerate(rows)]
     out = out if originals else []
     seen = {(i, texts_of(row, view.inputs + view.targets)) for i, row in enumerate(rows)}
+    held_out = held_out or []
+    data = cache.data_digest(rows, held_out, view) if use_cache else None  # once, not per step
     for number, step in enumerate(steps):
-        made, report = run_step(rows, view, step, seed + number, held_out or [], use_cache)
+        made, report = run_step(rows, view, step, seed + number, held_out, data)
         for item in made:  # a later step may repeat an earlier step's variant
             mark = (item["orig_id"], texts_of(item["row"], view.inputs + view.targets))
             if mark in seen:
@@ -116,10 +118,11 @@ def texts_of(row: dict, slots: list) -> tuple:
     return tuple(slot.get(row) for slot in slots)
 
 
-def run_step(rows, view, step, seed, held_out, use_cache) -> tuple[list[dict], StepReport]:
-    """One step's accepted variants, from the cache when nothing it depends on changed."""
+def run_step(rows, view, step, seed, held_out, data) -> tuple[list[dict], StepReport]:
+    """One step's accepted variants, from the cache when nothing it depends on changed
+    (`data`: the run's `cache.data_digest`, None without the cache)."""
     start = time.perf_counter()
-    key = cache.step_key(rows, step, seed, held_out, view) if use_cache else None
+    key = cache.step_key(data, step, seed) if data else None
     entry = cache.load(key) if key else None
     if entry is not None:
         report = StepReport(**{**entry["report"], "cached": True})
