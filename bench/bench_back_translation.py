@@ -1,27 +1,31 @@
 """Back-translation throughput: toolkit's neural engine vs nlpaug's BackTranslationAug.
 
-Both round-trip the same 512 polarity sentences (assets/polarity.csv, from `make assets`; 3 to 49
-words) through the SAME two local checkpoints with the SAME decoding: greedy, batch_size 32, at
-most 64 new tokens (nlpaug passes `max_length` to generate, which counts the decoder start token,
-so it gets 65). The pivots of both are compared to show the decoding really is the same.
+All sides round-trip the same 512 polarity sentences (assets/polarity.csv, from `make assets`;
+3 to 49 words) through the SAME two local checkpoints with the SAME decoding: greedy, batch_size
+32, at most 64 new tokens (nlpaug passes `max_length` to generate, which counts the decoder
+start token, so it gets 65). The pivots are compared to show the decoding really is the same.
 
-No real Marian weights exist offline: two random MarianMTModels (256d, 3+3 layers, vocab 8000)
-share a byte-level BPE tokenizer trained on the polarity sentences. Random weights do not end a
-translation where a real model would, so two scenarios:
-  [A] plain random weights: every sentence decodes to about the same length, whatever its input,
-      so length-sorting can only save encoder padding;
-  [B] the same models with EOS forced at ceil(1.1 x source tokens), a stand-in for a real model
-      whose output length follows its input: nlpaug's unsorted batches decode until their
-      longest sentence ends, toolkit's length-sorted batches end together.
-Rows: nlpaug; toolkit with only the max_length cap, as nlpaug ([A] only: in [B] EOS always comes
-first); toolkit as shipped (cap also 2 x input + 8 tokens). Medians of 3 interleaved runs after a
-warm-up, sentences/s per round trip.
+No real Marian weights exist offline. The stand-ins are MarianMTModels (256d, 3+3 layers) laid
+out as opus-mt checkpoints are (</s> 0, <unk> 1, <pad> last and the decoder start), with a
+byte-level BPE tokenizer (vocab 8,000) trained on the polarity sentences:
+  [A] random weights: they never emit EOS, so every sentence decodes to the 64-token cap
+      whatever its input; sorting by length can only save encoder padding.
+  [B] the same architecture trained for a few minutes to copy its input (en -> en). It learns
+      where to stop long before it learns the words: after 400 steps it writes "the the ... ."
+      and ends with EOS after as many tokens as its input (checked below), which is what
+      matters for speed: output length follows input length, as in a real translation model.
+      nlpaug's unsorted batches decode until their longest sentence ends, the toolkit's
+      length-sorted ones end together. Trained once and kept in bench/results/.
+Rows: nlpaug; toolkit with backend transformers (its generate, length-sorted); toolkit with
+backend ctranslate2 (the default: the same checkpoint converted once, conversion cached and not
+timed); toolkit ctranslate2 int8 (opt-in; changes outputs slightly). Medians of 3 interleaved
+runs after a warm-up, sentences/s per round trip.
 Then the apertium engine (if installed) on 1,000 sentences: sentences/s, mean edit rate, examples.
 
-Run (about 4 minutes on 2 cores): make assets &&
+Run (about 10 minutes on 2 cores the first time, 5 later): make assets &&
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_back_translation.py
-One thread per process is faster on a 2-core machine that other processes share: with 2 threads
-a busy neighbour stalls every OpenMP barrier (runs fell from ~30 to 4-11 sentences/s).
+One thread per process is steadier on a 2-core machine that other processes share: with 2
+threads a busy neighbour stalls every OpenMP barrier (runs fell from ~30 to 4-11 sentences/s).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SENTENCES, REPEATS, BATCH, MAX_NEW = 512, 3, 32, 64
 SIZES = dict(
@@ -53,6 +58,8 @@ SIZES = dict(
     decoder_ffn_dim=1024,
     max_position_embeddings=512,
 )
+COPY_MODEL = Path(__file__).resolve().parent / "results" / "bt_copy_model"
+COPY_STEPS, COPY_BATCH, COPY_WARMUP = 400, 32, 100
 
 
 def polarity() -> list[str]:
@@ -60,97 +67,96 @@ def polarity() -> list[str]:
         return [row["text"] for row in csv.DictReader(handle)]
 
 
-def length_marian():
-    """Marian that ends each translation at ceil(1.1 x its source tokens), like a real model."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, MarianConfig, MarianMTModel
-
-    class LengthConfig(MarianConfig):
-        model_type = "marian_length"
-
-    class LengthMarian(MarianMTModel):
-        config_class = LengthConfig
-
-        def forward(self, *args, attention_mask=None, decoder_input_ids=None, **kwargs):
-            cache = kwargs.get("cache", kwargs.get("past_key_values"))
-            made = (cache.get_seq_length() if cache is not None else 0) + decoder_input_ids.shape[1]
-            out = super().forward(
-                *args, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, **kwargs
-            )
-            due = made >= torch.ceil(attention_mask.sum(-1) * 1.1)
-            out.logits[:, -1, self.config.eos_token_id] = torch.where(due, 1e4, -1e4)
-            return out
-
-    # Registered, so nlpaug's and toolkit's AutoModelForSeq2SeqLM both load it.
-    AutoConfig.register("marian_length", LengthConfig, exist_ok=True)
-    AutoModelForSeq2SeqLM.register(LengthConfig, LengthMarian, exist_ok=True)
-    return LengthConfig, LengthMarian
-
-
 def build_tokenizer(corpus: list[str]) -> Any:
-    """A byte-level BPE tokenizer (vocab 8000) trained on the corpus, Marian's specials."""
+    """A byte-level BPE tokenizer (vocab 8000) trained on the corpus, in opus-mt's layout."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=["<pad>", "</s>", "<unk>"])
+    trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=["</s>", "<unk>"])
     tok.train_from_iterator(corpus, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
     )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>")
+    fast.add_special_tokens({"pad_token": "<pad>"})  # last, as in opus-mt: the decoder start
+    return fast
 
 
-def build_models(root: Path, tokenizer: Any, realistic: bool) -> tuple[str, str]:
-    """Two random Marian models (forward, backward) saved with the tokenizer."""
+def marian(tokenizer: Any, seed: int) -> Any:
     import torch
     from transformers import MarianConfig, MarianMTModel
 
-    config_class, model_class = length_marian() if realistic else (MarianConfig, MarianMTModel)
+    torch.manual_seed(seed)
+    config = MarianConfig(
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        **SIZES,
+    )  # fmt: skip
+    model = MarianMTModel(config)
+    model.generation_config.num_beams = 1  # nlpaug decodes with the generation config
+    return model
+
+
+def copy_model(corpus: list[str]) -> str:
+    """Scenario B's checkpoint: trained to copy its input, so its outputs end like real ones."""
+    import torch
+
+    if (COPY_MODEL / "config.json").is_file():
+        return str(COPY_MODEL)
+    tokenizer = build_tokenizer(corpus)
+    model = marian(tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1, (s + 1) / COPY_WARMUP))
+    rng, start = random.Random(0), time.perf_counter()
+    for step in range(COPY_STEPS):
+        batch = tokenizer(rng.sample(corpus, COPY_BATCH), return_tensors="pt", padding=True)
+        labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        warmup.step()
+        optimizer.zero_grad()
+        if step % 100 == 0 or step == COPY_STEPS - 1:
+            print(f"  copy model step {step}: loss {loss.item():.3f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+    model.eval().save_pretrained(COPY_MODEL)
+    tokenizer.save_pretrained(COPY_MODEL)
+    return str(COPY_MODEL)
+
+
+def random_models(root: Path, corpus: list[str]) -> tuple[str, str]:
+    """Scenario A: two random Marian models (forward, backward) saved with the tokenizer."""
+    tokenizer = build_tokenizer(corpus)
     folders = []
     for seed, name in enumerate(("fwd", "bwd")):
-        torch.manual_seed(seed)  # the same weights in both scenarios
-        config = config_class(
-            vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-            **SIZES,
-        )  # fmt: skip
-        model = model_class(config)
-        model.generation_config.num_beams = 1  # nlpaug decodes with the generation config
-        model.save_pretrained(root / name)
+        marian(tokenizer, seed).save_pretrained(root / name)
         tokenizer.save_pretrained(root / name)
         folders.append(str(root / name))
     return folders[0], folders[1]
 
 
-def augmenters(fwd: str, bwd: str) -> tuple[Any, Any]:
-    """nlpaug's BackTranslationAug and toolkit's BackTranslation on the same two checkpoints."""
+def nlpaug_side(fwd: str, bwd: str) -> Any:
     import nlpaug.augmenter.word as naw
 
+    return naw.BackTranslationAug(
+        from_model_name=fwd, to_model_name=bwd, device="cpu", batch_size=BATCH,
+        max_length=MAX_NEW + 1, force_reload=True,
+    )  # fmt: skip
+
+
+def toolkit_side(fwd: str, bwd: str, backend: str, int8: bool = False) -> Any:
     from toolkit.augment.back_translation import BackTranslation
     from toolkit.recipe_augment import BackTranslationStep
 
-    theirs = naw.BackTranslationAug(
-        from_model_name=fwd,
-        to_model_name=bwd,
-        device="cpu",
-        batch_size=BATCH,
-        max_length=MAX_NEW + 1,
-        force_reload=True,
-    )
     step = BackTranslationStep(
-        method="back_translation",
-        engine="neural",
-        forward_model=fwd,
-        backward_model=bwd,
-        batch_size=BATCH,
-        num_beams=1,
-        max_length=MAX_NEW,
-    )
-    return theirs, BackTranslation.from_step(step)
+        method="back_translation", engine="neural", forward_model=fwd, backward_model=bwd,
+        batch_size=BATCH, num_beams=1, max_length=MAX_NEW, backend=backend, int8=int8,
+    )  # fmt: skip
+    return BackTranslation.from_step(step)
 
 
 def timed(run: Callable[[list[str]], Any], texts: list[str]) -> float:
@@ -174,45 +180,53 @@ def machine() -> str:
     return f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__}, {threads} threads"
 
 
-def neural(corpus: list[str], tokenizer: Any, realistic: bool) -> None:
-    """One scenario: median sentences/s of nlpaug and toolkit, and a same-output check."""
-    from toolkit.augment import back_translation as bt
-
-    texts = random.Random(0).sample(corpus, SENTENCES)
-    with tempfile.TemporaryDirectory() as folder:
-        theirs, ours = augmenters(*build_models(Path(folder), tokenizer, realistic))
-
-        def toolkit(length_factor: int) -> Callable[[list[str]], Any]:
-            def run(batch: list[str]) -> Any:
-                bt.LENGTH_FACTOR = length_factor
-                return ours.augment(batch, 1, random.Random(0))
-
-            return run
-
-        runs = {"nlpaug BackTranslationAug": theirs.augment}
-        if not realistic:  # there EOS comes first: the input-length cap cannot change anything
-            runs["toolkit, same cap only"] = toolkit(10**6)  # only max_length caps, as nlpaug
-        runs["toolkit as shipped"] = toolkit(2)  # cap also 2 x input + 8 tokens
-        for run in runs.values():  # warm-up: oneDNN picks its kernels on first use
-            run(texts[:BATCH])
-        speeds: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(REPEATS):  # interleaved, so drifting load hits every row alike
-            for name, run in runs.items():
-                speeds[name].append(timed(run, texts))
-        # Same decoding on both sides: the pivots (forward pass) should match.
-        model = theirs.model
-        pivots = model.translate_one_step_batched(texts, model.src_tokenizer, model.src_model)
-        bt.LENGTH_FACTOR = 10**6
-        same = sum(
-            a.strip() == b for a, [b] in zip(pivots, ours.engine.translate(texts, "forward"))
-        )
-        bt.LENGTH_FACTOR = 2
+def scenario(texts: list[str], fwd: str, bwd: str) -> None:
+    """Median sentences/s of nlpaug and the toolkit's backends, and a same-output check."""
+    theirs = nlpaug_side(fwd, bwd)
+    sides = {
+        "transformers": toolkit_side(fwd, bwd, "transformers"),
+        "ctranslate2": toolkit_side(fwd, bwd, "ctranslate2"),
+        "ctranslate2 int8": toolkit_side(fwd, bwd, "ctranslate2", int8=True),
+    }
+    runs = {"nlpaug BackTranslationAug": theirs.augment}
+    for name, side in sides.items():
+        runs[f"toolkit {name}"] = lambda batch, side=side: side.augment(batch, 1, random.Random(0))
+    for run in runs.values():  # warm-up: oneDNN picks its kernels on first use
+        run(texts[:BATCH])
+    speeds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEATS):  # interleaved, so drifting load hits every row alike
+        for name, run in runs.items():
+            speeds[name].append(timed(run, texts))
     base = statistics.median(speeds["nlpaug BackTranslationAug"])
     for name, values in speeds.items():
         median = statistics.median(values)
         runs_text = ", ".join(f"{v:.1f}" for v in values)
         print(f"  {name:27} {median:6.1f} sentences/s  x{median / base:.2f}  (runs: {runs_text})")
-    print(f"  same pivot translation from both (same cap): {same}/{SENTENCES}")
+    same_pivots(texts, theirs, sides)
+
+
+def same_pivots(texts: list[str], theirs: Any, sides: dict[str, Any]) -> None:
+    """Forward translations of each toolkit backend against nlpaug's, under the same cap."""
+    from toolkit.augment import back_translation as bt
+
+    model = theirs.model
+    reference = model.translate_one_step_batched(texts, model.src_tokenizer, model.src_model)
+    bt.LENGTH_FACTOR = 10**6  # only max_length caps, as in nlpaug
+    try:
+        for name, side in sides.items():
+            pivots = side.engine.translate(texts, "forward")
+            same = sum(a.strip() == b for a, [b] in zip(reference, pivots))
+            words = sum(len(a.split()) == len(b.split()) for a, [b] in zip(reference, pivots))
+            print(f"  same pivot as nlpaug, toolkit {name}: {same}/{len(texts)} "
+                  f"(same number of words: {words}/{len(texts)})")  # fmt: skip
+    finally:
+        bt.LENGTH_FACTOR = 2
+    tokenizer = model.src_tokenizer
+    size = [len(ids) for ids in tokenizer(texts + reference).input_ids]
+    gaps = [size[len(texts) + i] - size[i] for i in range(len(texts))]
+    near = sum(abs(gap) <= 2 for gap in gaps)
+    print(f"  nlpaug's pivots: output minus input tokens median {statistics.median(gaps):+.0f}, "
+          f"within 2 tokens for {near}/{len(texts)}")  # fmt: skip
 
 
 def apertium(corpus: list[str]) -> None:
@@ -240,32 +254,25 @@ def main() -> None:
     import torch
 
     print("machine:", machine())
-    print(
-        "command:",
-        " ".join(
-            [f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}", sys.executable, *sys.argv]
-        ),
-    )
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    print("command:", " ".join([f"OMP_NUM_THREADS={threads}", sys.executable, *sys.argv]))
     corpus = polarity()
-    words = sorted(len(t.split()) for t in random.Random(0).sample(corpus, SENTENCES))
+    texts = random.Random(0).sample(corpus, SENTENCES)
+    words = sorted(len(t.split()) for t in texts)
     print(
         f"{SENTENCES} polarity sentences, words min/median/max {words[0]}/"
-        f"{words[SENTENCES // 2]}/{words[-1]}; random Marian {SIZES['d_model']}d "
+        f"{words[SENTENCES // 2]}/{words[-1]}; Marian {SIZES['d_model']}d "
         f"{SIZES['encoder_layers']}+{SIZES['decoder_layers']} layers, vocab 8000; greedy, "
-        f"batch {BATCH}, at most {MAX_NEW} new tokens on both sides; {REPEATS} runs each"
+        f"batch {BATCH}, at most {MAX_NEW} new tokens on all sides; {REPEATS} runs each"
     )
     torch.manual_seed(0)
-    print(
-        "\n[A] plain random weights: they rarely emit EOS where a real model would, so every "
-        "sentence decodes to the same length whatever its input (no gain from sorting there)"
-    )
-    tokenizer = build_tokenizer(corpus)
-    neural(corpus, tokenizer, realistic=False)
-    print(
-        "\n[B] same weights, EOS forced at ceil(1.1 x source tokens), as a real MT model "
-        "roughly does: output length follows input length"
-    )
-    neural(corpus, tokenizer, realistic=True)
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["TOOLKIT_CACHE"] = str(Path(folder) / "cache")  # conversions made here
+        print("\n[A] random weights: no EOS, every sentence decodes to the 64-token cap")
+        scenario(texts, *random_models(Path(folder), corpus))
+        print("\n[B] trained to copy its input: outputs end with EOS, as long as their input")
+        trained = copy_model(corpus)
+        scenario(texts, trained, trained)
     print()
     apertium(corpus)
 

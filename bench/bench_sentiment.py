@@ -8,7 +8,14 @@ test split (the toolkit's own carved split, so all three see identical rows):
 Baselines use the issue's settings: 3 epochs, batch 32, lr 5e-5. Prints samples/s, wall time,
 test accuracy and the throughput ratios. `--quick` trains on 320 rows for a smoke check.
 
+`--split-seeds 42,0,1,2,3` instead repeats, per split seed, the issue's own reference script
+(plain Trainer, dynamic padding, fp32, 3 epochs, batch 32, lr 5e-5, trained on the 3,600
+sentences outside the test split: the toolkit's train + validation) and the toolkit's demo recipe
+with `data.split_seed` set, both scored on that seed's 400-sentence test split; it prints the
+test accuracies per seed and their mean +- std.
+
 Usage: python bench/bench_sentiment.py [--quick] [--only toolkit,dynamic,pad128]
+       python bench/bench_sentiment.py --split-seeds 42,0,1,2,3
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ RECIPE = ROOT / "recipes" / "sentiment_bert.yaml"
 RESULTS = ROOT / "bench" / "results"
 
 
-def shared_splits(limit: int | None):
+def shared_splits(limit: int | None, split_seed: int | None = None):
     from toolkit.data import build_splits
     from toolkit.recipe import load_recipe
 
-    recipe = load_recipe(RECIPE)
+    overrides = [] if split_seed is None else [f"data.split_seed={split_seed}"]
+    recipe = load_recipe(RECIPE, overrides)
     os.chdir(ROOT)
     splits = build_splits(recipe.data, [recipe.task.text_column, recipe.task.label_column])
     if limit:
@@ -91,10 +99,12 @@ def plain_trainer(name: str, recipe, splits, pad_to_128: bool) -> dict:
     }
 
 
-def toolkit_run(limit: int | None) -> dict:
+def toolkit_run(limit: int | None, split_seed: int | None = None) -> dict:
     out = RESULTS / "toolkit_run"
     cmd = [sys.executable, "-m", "toolkit", "run", str(RECIPE), "--overwrite"]
     cmd += ["--set", f"output.dir={out}"]
+    if split_seed is not None:
+        cmd += ["--set", f"data.split_seed={split_seed}"]
     if limit:
         cmd += ["--set", f"train.max_steps={limit // 32 * 3}"]
     start = time.perf_counter()
@@ -110,11 +120,42 @@ def toolkit_run(limit: int | None) -> dict:
     }
 
 
+def across_splits(seeds: list[int]) -> None:
+    """The issue's reference script and the toolkit on the test split of each split seed."""
+    import statistics
+
+    from datasets import concatenate_datasets
+
+    rows = {"reference": [], "toolkit": []}
+    for seed in seeds:
+        recipe, splits = shared_splits(None, seed)
+        # The issue's reference trains on everything outside the test split (3,600 sentences).
+        splits.train = concatenate_datasets([splits.train, splits.validation])
+        reference = plain_trainer("reference", recipe, splits, pad_to_128=False)
+        ours = toolkit_run(None, seed)
+        rows["reference"].append(reference["test_accuracy"])
+        rows["toolkit"].append(ours["test_accuracy"])
+        line = f"split_seed {seed}: reference {reference['test_accuracy']:.4f} "
+        line += f"({len(splits.train)} train), toolkit {ours['test_accuracy']:.4f}"
+        print(line, flush=True)
+    print(f"\n{'split_seed':14}" + "".join(f"{seed:>8}" for seed in seeds) + "   mean +- std")
+    for name, values in rows.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        cells = "".join(f"{value:8.4f}" for value in values)
+        print(f"{name:14}{cells}   {statistics.mean(values):.4f} +- {spread:.4f}")
+    (RESULTS / "sentiment_splits.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="320 training rows: a smoke check")
     parser.add_argument("--only", default="pad128,dynamic,toolkit")
+    parser.add_argument("--split-seeds", help="comma-separated split seeds (see the docstring)")
     args = parser.parse_args()
+    if args.split_seeds:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        across_splits([int(seed) for seed in args.split_seeds.split(",")])
+        return
     limit = 320 if args.quick else None
     RESULTS.mkdir(parents=True, exist_ok=True)
     recipe, splits = shared_splits(limit)

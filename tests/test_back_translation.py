@@ -51,19 +51,24 @@ def test_edit_rate_is_word_levenshtein():
     assert edit_rate("", "") == 0.0
 
 
+BACKENDS = ["ctranslate2", "transformers"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n", [1, 3])
-def test_neural_shape(marian_pair, n):
-    out = neural(marian_pair).augment(TEXTS, n, random.Random(0))
+def test_neural_shape(marian_pair, n, backend):
+    out = neural(marian_pair, backend=backend).augment(TEXTS, n, random.Random(0))
     assert len(out) == len(TEXTS)
     for variants in out:
         assert len(variants) == n
         assert all(isinstance(v.text, str) and 0 <= v.edit_rate <= 1 for v in variants)
 
 
-def test_neural_seed_fixes_output(marian_pair):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_neural_seed_fixes_output(marian_pair, backend):
     import torch
 
-    aug = neural(marian_pair)
+    aug = neural(marian_pair, backend=backend)
     assert aug.augment(TEXTS, 1, random.Random(0)) == aug.augment(TEXTS, 1, random.Random(9))
     state = torch.random.get_rng_state()
     first = aug.augment(TEXTS, 3, random.Random(0))
@@ -73,9 +78,10 @@ def test_neural_seed_fixes_output(marian_pair):
     assert any(len({v.text for v in variants}) > 1 for variants in first)  # sampled, not copies
 
 
-def test_neural_length_sorting_restores_order(marian_pair):
-    batched = neural(marian_pair, batch_size=2).engine
-    alone = neural(marian_pair, batch_size=1).engine
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_neural_length_sorting_restores_order(marian_pair, backend):
+    batched = neural(marian_pair, batch_size=2, backend=backend).engine
+    alone = neural(marian_pair, batch_size=1, backend=backend).engine
     for which in ("forward", "backward"):
         expected = [alone.translate([text], which)[0] for text in TEXTS]
         assert batched.translate(TEXTS, which) == expected
@@ -88,6 +94,85 @@ def test_neural_missing_or_unloadable_model(marian_pair, tmp_path):
     with pytest.raises(ToolkitError, match=r"back_translation\.backward_model: cannot load") as e:
         neural((marian_pair[0], str(tmp_path / "empty")))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_ctranslate2_translates_as_transformers(marian_pair, num_beams):
+    """The same checkpoint, the same search: the same translations, length bounds included."""
+    fast = neural(marian_pair, backend="ctranslate2", num_beams=num_beams).engine
+    slow = neural(marian_pair, backend="transformers", num_beams=num_beams).engine
+    assert fast.models["forward"].backend == "ctranslate2"
+    assert slow.models["forward"].backend == "transformers"
+    for which in ("forward", "backward"):
+        expected = slow.translate(TEXTS, which)
+        assert fast.translate(TEXTS, which) == expected
+        assert any(len(text) > 10 for [text] in expected)  # real outputs, not empty strings
+
+
+def test_ctranslate2_is_the_default_and_converts_once(marian_pair, private_augment_cache):
+    import ctranslate2.converters
+
+    first = neural(marian_pair).engine
+    assert first.models["backward"].backend == "ctranslate2"
+    converted = list((private_augment_cache / "ctranslate2").iterdir())
+    assert len(converted) == 2 and all((f / "model.bin").is_file() for f in converted)
+
+    class Refuse(ctranslate2.converters.TransformersConverter):
+        def convert(self, *args, **kwargs):
+            raise AssertionError("converted again instead of reading the cache")
+
+    original = ctranslate2.converters.TransformersConverter
+    ctranslate2.converters.TransformersConverter = Refuse
+    try:
+        again = neural(marian_pair).engine
+    finally:
+        ctranslate2.converters.TransformersConverter = original
+    assert again.translate(TEXTS, "forward") == first.translate(TEXTS, "forward")
+
+
+def test_ctranslate2_int8(marian_pair):
+    aug = neural(marian_pair, int8=True)
+    assert aug.engine.models["forward"].translator.compute_type.startswith("int8")
+    out = aug.augment(TEXTS, 1, random.Random(0))
+    assert len(out) == len(TEXTS) and all(isinstance(v.text, str) for [v] in out)
+    with pytest.raises(ValueError, match="int8 needs backend: ctranslate2"):
+        neural(marian_pair, int8=True, backend="transformers")
+
+
+@pytest.fixture(scope="module")
+def unconvertible_pair(tmp_path_factory) -> tuple[str, str]:
+    """A seq2seq architecture CTranslate2 has no converter for (BlenderbotSmall)."""
+    import json
+
+    from transformers import BlenderbotSmallConfig, BlenderbotSmallForConditionalGeneration
+
+    root = tmp_path_factory.mktemp("blenderbot")
+    folder = build_seq2seq(root / "model", "bart")
+    config = BlenderbotSmallConfig.from_dict(
+        {k: v for k, v in json.loads((folder / "config.json").read_text()).items()
+         if k not in ("architectures", "model_type", "transformers_version")}
+    )  # fmt: skip
+    seeded_init()
+    BlenderbotSmallForConditionalGeneration(config).save_pretrained(folder)
+    return str(folder), str(folder)
+
+
+def test_unconvertible_model_falls_back_or_fails(unconvertible_pair, capsys):
+    aug = neural(unconvertible_pair)
+    assert aug.engine.models["forward"].backend == "transformers"
+    assert "CTranslate2 cannot convert" in capsys.readouterr().err
+    assert len(aug.augment(TEXTS, 1, random.Random(0))) == len(TEXTS)
+    with pytest.raises(ToolkitError, match=r"^back_translation\.forward_model: CTranslate2 cannot"):
+        neural(unconvertible_pair, backend="ctranslate2")
+
+
+def test_ctranslate2_not_installed(marian_pair, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import ctranslate2 -> ImportError
+    with pytest.raises(ToolkitError, match=r"pip install ctranslate2"):
+        neural(marian_pair, backend="ctranslate2")
+    assert neural(marian_pair).engine.models["forward"].backend == "transformers"
 
 
 def apertium_step(**settings) -> BackTranslationStep:
@@ -204,3 +289,24 @@ def test_cli_neural_round_trip_writes_variants(marian_pair, tmp_path, runner):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["method"] for r in rows} == {"original", "back_translation"}
     assert all(r["label"] == toy_rows(12)[r["orig_id"]]["label"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ({"backend": "transformers", "int8": True}, "int8 needs backend: ctranslate2"),
+        ({"backend": "ctranslate"}, "backend"),
+    ],
+)
+def test_recipe_backend_settings_fail_cleanly(tmp_path, runner, marian_pair, step, expected):
+    from conftest import toy_rows, write_csv
+    from test_augment_pipeline import recipe_file
+    from test_bad_input import fails_cleanly
+
+    source = write_csv(tmp_path / "toy.csv", toy_rows(5))
+    forward, backward = marian_pair
+    neural_step = {"method": "back_translation", "engine": "neural", "forward_model": forward,
+                   "backward_model": backward, **step}  # fmt: skip
+    recipe = recipe_file(tmp_path, {"name": "sentiment"}, [neural_step])
+    fails_cleanly(runner, ["augment", str(source), "--recipe", str(recipe)], expected)
+    assert not list(tmp_path.glob("toy.augmented*"))

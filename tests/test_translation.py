@@ -143,17 +143,15 @@ def build_seq2seq(folder, kind):
     from conftest import train_bytelevel
     from transformers import BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel
 
-    specials = ["<pad>", "</s>", "<unk>", "<s>"]
-    template = "<s> $A </s>" if kind == "bart" else "$A </s>"
-    tok = train_bytelevel(
-        folder,
-        specials,
-        template=template,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        bos_token="<s>",
-    )
+    if kind == "bart":
+        specials = ["<pad>", "</s>", "<unk>", "<s>"]
+        tok = train_bytelevel(folder, specials, template="<s> $A </s>", pad_token="<pad>",
+                              eos_token="</s>", unk_token="<unk>", bos_token="<s>")  # fmt: skip
+    else:  # opus-mt's layout: </s> 0, <unk> 1, and <pad> last, the token the decoder starts from
+        tok = train_bytelevel(folder, ["</s>", "<unk>"], template="$A </s>", eos_token="</s>",
+                              unk_token="<unk>")  # fmt: skip
+        tok.add_special_tokens({"pad_token": "<pad>"})
+        tok.save_pretrained(folder)
     sizes = dict(
         vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,

@@ -63,6 +63,17 @@ class BackTranslationStep(StepCommon):
     batch_size: int = Field(32, ge=1, description="Neural: sentences per generate call.")
     num_beams: int = Field(1, ge=1, le=16, description="Neural: beam width (1: greedy).")
     max_length: int = Field(256, ge=8, le=4096, description="Neural: longest translation, tokens.")
+    backend: Literal["auto", "ctranslate2", "transformers"] = Field(
+        "auto",
+        description="Neural: ctranslate2 runs the same checkpoints converted once (cached), "
+        "several times faster than transformers' generate on CPU; auto uses it when the "
+        "architecture converts, else transformers.",
+    )
+    int8: bool = Field(
+        False,
+        description="Neural, ctranslate2 backend: int8 weights, about twice as fast again on CPU, "
+        "translations slightly different.",
+    )
 
     @model_validator(mode="after")
     def _models_for_neural(self) -> BackTranslationStep:
@@ -72,6 +83,8 @@ class BackTranslationStep(StepCommon):
             raise ValueError("engine neural needs forward_model and backward_model")
         if self.engine == "apertium" and (self.forward_model or self.backward_model):
             raise ValueError("forward_model/backward_model are for engine: neural")
+        if self.int8 and self.backend == "transformers":
+            raise ValueError("int8 needs backend: ctranslate2 (or auto)")
         return self
 
 

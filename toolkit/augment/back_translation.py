@@ -12,11 +12,13 @@ Engines (`step.engine`):
     hub ids or local dirs; e.g. Helsinki-NLP/opus-mt-en-es and opus-mt-es-en). Texts are sorted
     by token length and translated in batches of `batch_size`, so each batch pads only to its own
     longest text instead of the longest of the data set, and no batch decodes for long after its
-    own translations ended; the order is restored afterwards. `max_new_tokens` is bounded by
-    `max_length` and by a multiple of the batch's input length. CUDA (bf16/fp16) when available.
-    n == 1: deterministic (greedy, or beam search with num_beams > 1) both ways. n > 1: the
-    forward pass stays deterministic and the backward pass samples n translations per text
-    (top_p 0.9), seeded from `rng`, so a seed fixes the output.
+    own translations ended; the order is restored afterwards. Each translation is bounded by
+    `max_length` and by a multiple of its input length. `backend` (toolkit/augment/seq2seq.py):
+    CTranslate2 on the same checkpoint, converted once (auto, when it converts the architecture),
+    or transformers' generate; CUDA (bf16/fp16) when available. n == 1: deterministic (greedy, or
+    beam search with num_beams > 1) both ways. n > 1: the forward pass stays deterministic and
+    the backward pass samples n translations per text (top_p 0.9), seeded from `rng`, so a seed
+    fixes the output.
 
 edit_rate: word-level Levenshtein distance (lower-cased word tokens) / original words, capped at 1.
 """
@@ -27,9 +29,9 @@ import random
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
+from toolkit.augment.seq2seq import first_line
 from toolkit.augment.synonym import Variant
 from toolkit.errors import ToolkitError
 
@@ -48,7 +50,6 @@ TOKEN_RE = re.compile(r"\w+(?:['-]\w+)*")
 # Real translations rarely exceed twice their input; without this bound a model that misses
 # EOS decodes up to max_length for every batch.
 LENGTH_FACTOR, LENGTH_SLACK = 2, 8
-TOP_P = 0.9
 
 
 def edit_rate(before: str, after: str) -> float:
@@ -60,11 +61,6 @@ def edit_rate(before: str, after: str) -> float:
         for j, other in enumerate(new, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
     return min(1.0, row[-1] / len(old)) if old else float(bool(new))
-
-
-def first_line(text: str, fallback: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else fallback
 
 
 class Apertium:
@@ -136,80 +132,48 @@ class Neural:
     """A forward and a backward seq2seq model, loaded once, translating length-sorted batches."""
 
     def __init__(self, step: Any) -> None:
-        import torch
+        from toolkit.augment.seq2seq import load_seq2seq
 
-        cuda = torch.cuda.is_available()
-        self.device = "cuda" if cuda else "cpu"
-        half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-        self.dtype = half if cuda else torch.float32
         self.batch_size, self.num_beams = step.batch_size, step.num_beams
         self.max_length = step.max_length
         self.models = {
-            "forward": self.load("forward_model", step.forward_model),
-            "backward": self.load("backward_model", step.backward_model),
-        }
-
-    def load(self, key: str, name: str) -> tuple[Any, Any]:
-        """(tokenizer, model) of a checkpoint, or a ToolkitError naming the step key."""
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        local = name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
-        if local and not Path(name).expanduser().is_dir():
-            raise ToolkitError(f"back_translation.{key}: {name!r} is not a directory")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(Path(name).expanduser()))
-            model = AutoModelForSeq2SeqLM.from_pretrained(str(Path(name).expanduser()))
-        except (OSError, ValueError, KeyError) as exc:
-            problem = first_line(str(exc), type(exc).__name__)
-            raise ToolkitError(f"back_translation.{key}: cannot load {name!r}: {problem}") from None
-        return tokenizer, model.to(self.device, self.dtype).eval()
-
-    def decoding(self, n: int) -> dict[str, Any]:
-        if n == 1:
-            return {"do_sample": False, "num_beams": self.num_beams}
-        # top_k=0: nucleus sampling only, not the generation config's default top-k of 50.
-        return {"do_sample": True, "top_p": TOP_P, "top_k": 0, "num_beams": 1,
-                "num_return_sequences": n}  # fmt: skip
+            which: load_seq2seq(f"{which}_model", getattr(step, f"{which}_model"), step.backend,
+                                step.int8)
+            for which in ("forward", "backward")
+        }  # fmt: skip
 
     def translate(self, texts: list[str], which: str, n: int = 1) -> list[list[str]]:
         """n translations per text, in the texts' order."""
-        import torch
+        from toolkit.augment.seq2seq import Decoding
 
-        tokenizer, model = self.models[which]
+        model = self.models[which]
+        tokenizer, decoding = model.tokenizer, Decoding(n, self.num_beams)
         positions = getattr(model.config, "max_position_embeddings", None) or 10**6
         limit = min(tokenizer.model_max_length, positions)
         cap = min(self.max_length, positions - 1)  # the decoder start token takes one position
+        # Where generate forces EOS as the last token (Marian's forced_eos_token_id), a row that
+        # reaches its bound holds one text token less; both backends are held to that.
+        forced = model.generation_config.forced_eos_token_id is not None
         ids = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         out: list[list[str]] = [[] for _ in texts]
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
             bounds = [min(cap, LENGTH_FACTOR * len(ids[i]) + LENGTH_SLACK) for i in chunk]
-            with torch.inference_mode():
-                generated = model.generate(
-                    **batch.to(self.device), max_new_tokens=max(bounds), **self.decoding(n)
-                )
+            rows = model.generate([ids[i] for i in chunk], max(bounds) - forced, decoding)
             # Cut each row at its own text's bound, so an output does not depend on which texts
-            # share its batch: +1 for the decoder start token, -1 where generate would force EOS
-            # as the last token (Marian's forced_eos_token_id).
-            keep = 1 - (model.generation_config.forced_eos_token_id is not None)
-            rows = [row[: keep + bounds[k // n]] for k, row in enumerate(generated)]
+            # share its batch.
+            rows = [row[: bounds[k // n] - forced] for k, row in enumerate(rows)]
             decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
             for j, i in enumerate(chunk):
                 out[i] = [text.strip() for text in decoded[j * n : (j + 1) * n]]
         return out
 
     def round_trip(self, texts: list[str], n: int, rng: random.Random) -> list[list[str]]:
-        import torch
-
         pivot = [variants[0] for variants in self.translate(texts, "forward")]
         if n == 1:
             return self.translate(pivot, "backward")
-        # A private RNG stream: the seed fixes the samples without moving torch's global state.
-        devices = [torch.cuda.current_device()] if self.device == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(rng.getrandbits(63))
+        with self.models["backward"].seeded(rng.getrandbits(63)):
             return self.translate(pivot, "backward", n)
 
 

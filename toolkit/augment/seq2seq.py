@@ -1,0 +1,225 @@
+"""The two ways neural back-translation runs a seq2seq checkpoint: transformers' `generate`, or
+CTranslate2 (OpenNMT's C++ inference engine) on the same checkpoint converted once.
+
+Both hold the checkpoint's tokenizer, take batches of token ids and return, per input, n rows of
+generated token ids without the decoder start token, so `back_translation.Neural` sorts,
+batches, bounds and decodes the same way whichever runs. CTranslate2 runs Marian, BART, T5,
+M2M100, NLLB... checkpoints with the same weights (float32 on CPU, fp16/bf16 on CUDA; int8 when
+asked) and the same greedy or beam search, with no Python work per generated token, which is
+most of transformers' cost on small models. Converted models are cached under the augmentation
+cache, keyed by the checkpoint's files and the CTranslate2 version. Sampling (n > 1) draws from
+CTranslate2's own seeded generator, so its variants differ from transformers' for the same seed
+(both are deterministic for a seed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.augment.cache import cache_dir, model_fingerprint
+from toolkit.errors import ToolkitError
+
+TOP_P = 0.9
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """n == 1: greedy or beam search; n > 1: n nucleus samples (top_p)."""
+
+    n: int = 1
+    num_beams: int = 1
+
+
+def checkpoint_path(key: str, name: str) -> str:
+    """A local folder as a path (checked), a hub id as given."""
+    local = name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
+    if local and not Path(name).expanduser().is_dir():
+        raise ToolkitError(f"back_translation.{key}: {name!r} is not a directory")
+    return str(Path(name).expanduser()) if local else name
+
+
+def first_line(text: str, fallback: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), fallback)
+
+
+def cannot_load(key: str, name: str, exc: Exception) -> ToolkitError:
+    problem = first_line(str(exc), type(exc).__name__)
+    return ToolkitError(f"back_translation.{key}: cannot load {name!r}: {problem}")
+
+
+def load_tokenizer(key: str, name: str, path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise cannot_load(key, name, exc) from None
+
+
+class TransformersSeq2Seq:
+    """`model.generate` on a transformers seq2seq checkpoint (CUDA in bf16/fp16 when present)."""
+
+    backend = "transformers"
+
+    def __init__(self, key: str, name: str) -> None:
+        import torch
+        from transformers import AutoModelForSeq2SeqLM
+
+        path = checkpoint_path(key, name)
+        self.tokenizer = load_tokenizer(key, name, path)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        half = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else None
+        dtype = (half or torch.float16) if self.device == "cuda" else torch.float32
+        try:
+            model = AutoModelForSeq2SeqLM.from_pretrained(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise cannot_load(key, name, exc) from None
+        self.model = model.to(self.device, dtype).eval()
+        self.config, self.generation_config = model.config, model.generation_config
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int) -> Iterator[None]:
+        """Sampling from `seed`, in a private RNG stream: torch's global state does not move."""
+        import torch
+
+        devices = [torch.cuda.current_device()] if self.device == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def generate(self, ids: list[list[int]], max_text: int, decoding: Decoding) -> list[list[int]]:
+        """Rows of at most `max_text` text tokens (plus EOS where the model ended)."""
+        import torch
+
+        # A forced EOS (Marian's forced_eos_token_id) takes the last of max_new_tokens.
+        max_new = max_text + (self.generation_config.forced_eos_token_id is not None)
+        batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+        if decoding.n == 1:
+            options = {"do_sample": False, "num_beams": decoding.num_beams}
+        else:  # top_k=0: nucleus sampling only, not the generation config's default top-k of 50
+            options = {"do_sample": True, "top_p": TOP_P, "top_k": 0, "num_beams": 1,
+                       "num_return_sequences": decoding.n}  # fmt: skip
+        with torch.inference_mode():
+            out = self.model.generate(**batch.to(self.device), max_new_tokens=max_new, **options)
+        return [row[1:].tolist() for row in out]  # [1:]: the decoder start token
+
+
+class CTranslate2Seq2Seq:
+    """CTranslate2's translator on the checkpoint, converted once into the cache."""
+
+    backend = "ctranslate2"
+
+    def __init__(self, key: str, name: str, int8: bool = False) -> None:
+        import ctranslate2
+        import torch
+        from transformers import AutoConfig, GenerationConfig
+
+        path = checkpoint_path(key, name)
+        self.tokenizer = load_tokenizer(key, name, path)
+        try:
+            self.config = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise cannot_load(key, name, exc) from None
+        try:
+            self.generation_config = GenerationConfig.from_pretrained(path)
+        except OSError:  # no generation_config.json: the model config's defaults
+            self.generation_config = GenerationConfig.from_model_config(self.config)
+        cuda = torch.cuda.is_available() and ctranslate2.get_cuda_device_count() > 0
+        device = "cuda" if cuda else "cpu"
+        kinds = ctranslate2.get_supported_compute_types(device)
+        half = "bfloat16" if "bfloat16" in kinds else "float16"
+        compute = ("int8_float16" if cuda else "int8") if int8 else (half if cuda else "float32")
+        # torch's thread count, so OMP_NUM_THREADS / torch.set_num_threads govern both engines.
+        self.settings = dict(device=device, compute_type=compute,
+                             intra_threads=0 if cuda else torch.get_num_threads())  # fmt: skip
+        self.folder = str(converted(key, path))
+        self.translator = ctranslate2.Translator(self.folder, **self.settings)
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int) -> Iterator[None]:
+        """Sampling from `seed`. Each CTranslate2 worker thread seeds its generator from the
+        global seed once, when it first samples: a fresh translator (new threads) makes it count."""
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed % 2**32)
+        self.translator = ctranslate2.Translator(self.folder, **self.settings)
+        yield
+
+    def generate(self, ids: list[list[int]], max_text: int, decoding: Decoding) -> list[list[int]]:
+        """Rows of at most `max_text` text tokens (CTranslate2 leaves EOS out)."""
+        source = [self.tokenizer.convert_ids_to_tokens(row) for row in ids]
+        if decoding.n == 1:
+            options = {"beam_size": decoding.num_beams}
+        else:  # topk 0: the whole distribution, cut by top_p only (as the transformers backend)
+            options = {"beam_size": 1, "sampling_topk": 0, "sampling_topp": TOP_P,
+                       "num_hypotheses": decoding.n}  # fmt: skip
+        # min_decoding_length 0: transformers' default.
+        results = self.translator.translate_batch(
+            source, max_decoding_length=max_text, min_decoding_length=0, max_input_length=0,
+            **options,
+        )  # fmt: skip
+        return [self.tokenizer.convert_tokens_to_ids(h) for r in results for h in r.hypotheses]
+
+
+def converted(key: str, path: str) -> Path:
+    """The CTranslate2 conversion of a checkpoint, made once and cached by its files."""
+    import ctranslate2
+    from ctranslate2.converters import TransformersConverter
+
+    identity = json.dumps([ctranslate2.__version__, path, model_fingerprint(path)], default=str)
+    folder = cache_dir().parent / "ctranslate2" / hashlib.sha256(identity.encode()).hexdigest()
+    if (folder / "model.bin").is_file():
+        return folder
+    staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    try:
+        TransformersConverter(path).convert(str(staging), force=True)
+    except Exception as exc:  # the converter raises many kinds for unsupported models
+        shutil.rmtree(staging, ignore_errors=True)
+        problem = first_line(str(exc), type(exc).__name__)
+        message = f"back_translation.{key}: CTranslate2 cannot convert {path!r}: {problem}"
+        raise Unconvertible(message) from None
+    with contextlib.suppress(OSError):  # another process may have finished the same conversion
+        staging.replace(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+class Unconvertible(ToolkitError):
+    """The checkpoint's architecture is one CTranslate2 does not convert."""
+
+
+def ctranslate2_installed() -> bool:
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_seq2seq(key: str, name: str, backend: str, int8: bool = False) -> Any:
+    """The step's backend; `auto` is CTranslate2 when installed and able to convert the model."""
+    if backend == "transformers":
+        return TransformersSeq2Seq(key, name)
+    if not ctranslate2_installed():
+        if backend == "ctranslate2":
+            raise ToolkitError(
+                f"back_translation.backend: ctranslate2 is not installed (pip install ctranslate2)"
+                f" or use backend: transformers for {key}"
+            )
+        return TransformersSeq2Seq(key, name)
+    try:
+        return CTranslate2Seq2Seq(key, name, int8)
+    except Unconvertible as exc:
+        if backend == "ctranslate2":
+            raise
+        print(f"note: {exc}; using transformers", file=sys.stderr)
+        return TransformersSeq2Seq(key, name)
