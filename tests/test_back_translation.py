@@ -310,3 +310,17 @@ def test_recipe_backend_settings_fail_cleanly(tmp_path, runner, marian_pair, ste
     recipe = recipe_file(tmp_path, {"name": "sentiment"}, [neural_step])
     fails_cleanly(runner, ["augment", str(source), "--recipe", str(recipe)], expected)
     assert not list(tmp_path.glob("toy.augmented*"))
+
+
+def test_ctranslate2_that_cannot_run_here_falls_back(marian_pair, monkeypatch, capsys):
+    """E.g. a CUDA machine whose CUDA libraries CTranslate2 cannot load."""
+    import ctranslate2
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA failed with error 35\nmore detail")
+
+    monkeypatch.setattr(ctranslate2, "Translator", broken)
+    assert neural(marian_pair).engine.models["forward"].backend == "transformers"
+    assert "CTranslate2 cannot run" in capsys.readouterr().err
+    with pytest.raises(ToolkitError, match=r"cannot run .* on cpu: CUDA failed with error 35$"):
+        neural(marian_pair, backend="ctranslate2")

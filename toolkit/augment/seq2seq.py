@@ -142,7 +142,12 @@ class CTranslate2Seq2Seq:
         self.settings = dict(device=device, compute_type=compute,
                              intra_threads=0 if cuda else torch.get_num_threads())  # fmt: skip
         self.folder = str(converted(key, path))
-        self.translator = ctranslate2.Translator(self.folder, **self.settings)
+        try:
+            self.translator = ctranslate2.Translator(self.folder, **self.settings)
+        except (RuntimeError, OSError, ValueError) as exc:  # e.g. CUDA libraries it cannot load
+            problem = first_line(str(exc), type(exc).__name__)
+            message = f"back_translation.{key}: CTranslate2 cannot run {path!r} on {device}"
+            raise Unconvertible(f"{message}: {problem}") from None
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
@@ -194,7 +199,7 @@ def converted(key: str, path: str) -> Path:
 
 
 class Unconvertible(ToolkitError):
-    """The checkpoint's architecture is one CTranslate2 does not convert."""
+    """CTranslate2 cannot convert the checkpoint's architecture, or cannot run it here."""
 
 
 def ctranslate2_installed() -> bool:
