@@ -76,9 +76,10 @@ class TransformersSeq2Seq:
 
         path = checkpoint_path(key, name)
         self.tokenizer = load_tokenizer(key, name, path)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        half = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else None
-        dtype = (half or torch.float16) if self.device == "cuda" else torch.float32
+        self.device, dtype = "cpu", torch.float32
+        if torch.cuda.is_available():
+            self.device = "cuda"
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         try:
             model = AutoModelForSeq2SeqLM.from_pretrained(path)
         except (OSError, ValueError, KeyError) as exc:
