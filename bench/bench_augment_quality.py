@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
     parser.add_argument("--train-size", type=int, default=200)
     args = parser.parse_args()
-    from toolkit.cli import quiet_libraries
+    from toolkit.console import quiet_libraries
 
     quiet_libraries()
     WORK.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--run", default=str(ROOT / "runs" / "sentiment_bert"))
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from toolkit.cli import quiet_libraries
+    from toolkit.console import quiet_libraries
 
     quiet_libraries()
     run = Path(args.run)

@@ -5,6 +5,7 @@ label is decided by a cue word, so a model that learns anything scores well abov
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 from pathlib import Path
@@ -48,20 +49,76 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None)
     return path
 
 
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every line one JSON object: a blank or broken line fails the test."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# A toy "language": the target is the source with each word reversed, so it is learnable but
+# not a copy; the tiny tokenizers were trained on the source words only, which is enough.
+def toy_pairs(count: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        words = rng.choices(FILLER, k=rng.randint(2, 5))
+        rows.append(
+            {"translation": {"en": " ".join(words), "es": " ".join(w[::-1] for w in words)}}
+        )
+    return rows
+
+
+NAMES = "alice bob carol dave erin frank grace heidi ivan judy oscar peggy".split()
+CITIES = "paris london rome berlin madrid vienna oslo dublin lisbon prague".split()
+
+
+def qa_rows(count: int, seed: int = 0, long_every: int = 4) -> list[dict]:
+    """Passages of "<name> was born in <city> in <year> ." sentences; one in `long_every` is long
+    enough to need several 64-token windows. The answer is the city of the person asked about."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        long = long_every and i % long_every == 0
+        people = rng.sample(NAMES, k=rng.randint(6, 9) if long else rng.randint(1, 3))
+        context, starts = "", {}
+        for person in people:
+            city = rng.choice(CITIES)
+            starts[person] = (city, len(context) + len(f"{person} was born in "))
+            context += f"{person} was born in {city} in {rng.randint(1900, 2020)} . "
+        name = rng.choice(people)
+        city, start = starts[name]
+        rows.append(
+            {
+                "context": context.strip(),
+                "question": f"where was {name} born ?",
+                "answers": {"text": [city], "answer_start": [start]},
+            }
+        )
+    return rows
+
+
 def corpus() -> list[str]:
     return [row["text"] for row in toy_rows(400, seed=1)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
 
 
-def train_wordpiece(folder: Path):
+def train_wordpiece(
+    folder: Path | None, texts: list[str] | None = None, vocab_size: int = 200, mask: bool = True
+):
+    """A BERT-style WordPiece tokenizer trained on `texts` (the fixture corpus by default), saved
+    to `folder` unless it is None. `mask`: with a [MASK] token (masked-LM pre-training needs it)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + (["[MASK]"] if mask else [])
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.train_from_iterator(
-        corpus(), trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
+        texts or corpus(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
     )
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
@@ -75,9 +132,10 @@ def train_wordpiece(folder: Path):
         pad_token="[PAD]",
         cls_token="[CLS]",
         sep_token="[SEP]",
-        mask_token="[MASK]",
+        **({"mask_token": "[MASK]"} if mask else {}),
     )
-    fast.save_pretrained(folder)
+    if folder is not None:
+        fast.save_pretrained(folder)
     return fast
 
 
@@ -180,6 +238,37 @@ def build_t5(folder: Path) -> Path:
     return folder
 
 
+def build_seq2seq(folder: Path, kind: str) -> Path:
+    """Tiny random BART or Marian with a byte-level BPE tokenizer (offline stand-ins for the
+    hub's facebook/bart-* and Helsinki-NLP/opus-mt-* checkpoints)."""
+    from transformers import BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel
+
+    if kind == "bart":
+        specials = ["<pad>", "</s>", "<unk>", "<s>"]
+        tok = train_bytelevel(folder, specials, template="<s> $A </s>", pad_token="<pad>",
+                              eos_token="</s>", unk_token="<unk>", bos_token="<s>")  # fmt: skip
+    else:  # opus-mt's layout: </s> 0, <unk> 1, and <pad> last, the token the decoder starts from
+        tok = train_bytelevel(folder, ["</s>", "<unk>"], template="$A </s>", eos_token="</s>",
+                              unk_token="<unk>")  # fmt: skip
+        tok.add_special_tokens({"pad_token": "<pad>"})
+        tok.save_pretrained(folder)
+    sizes = dict(
+        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+        decoder_ffn_dim=64, max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    if kind == "bart":
+        config = BartConfig(
+            **sizes, bos_token_id=tok.bos_token_id, decoder_start_token_id=tok.eos_token_id
+        )
+        BartForConditionalGeneration(config).save_pretrained(folder)
+    else:
+        config = MarianConfig(**sizes, decoder_start_token_id=tok.pad_token_id)
+        MarianMTModel(config).save_pretrained(folder)
+    return folder
+
+
 BUILDERS = {"bert": build_bert, "gpt2": build_gpt2, "t5": build_t5}
 
 
@@ -229,3 +318,68 @@ def make_recipe(
         recipe.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
+
+
+def qa_recipe(tmp_path: Path, model_dir, data_file, task=None, **sections) -> Path:
+    """A question-answering recipe (64-token windows, stride 16) writing to tmp_path / "run"."""
+    settings = {"name": "qa", "max_length": 64, "stride": 16, "generation": {"max_new_tokens": 6}}
+    return make_recipe(
+        tmp_path / "r.yaml", model_dir, data_file, tmp_path / "run",
+        task={**settings, **(task or {})},
+        train={"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, **sections.pop("train", {})},
+        **sections,
+    )  # fmt: skip
+
+
+def recipe_file(tmp_path: Path, task: dict, augment: list[dict]) -> Path:
+    """A recipe for `toolkit augment --recipe`: the task and augment sections are what count."""
+    raw = {
+        "model": {"name": "unused-for-augment"},
+        "task": task,
+        "data": {"train": "unused.jsonl"},
+        "augment": augment,
+        "train": {"seed": 7},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+
+def run_ok(runner: CliRunner, args) -> str:
+    """Run `toolkit <args>`, which must succeed; returns its output."""
+    from toolkit.cli import app
+
+    result = runner.invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def fails_cleanly(
+    runner: CliRunner, args, *expected: str, lines: int = 2, banner: bool = False, absent=()
+) -> str:
+    """Run `toolkit <args>`, which must refuse cleanly: exit code 2, no traceback, and an
+    `error: ` message of at most `lines` lines that holds every `expected` text. Returns the
+    output.
+
+    `banner`: the error may follow the model banner (checks that run while tokenizing), so it
+    must start the last line instead of the output. `absent`: paths that must not exist after
+    (nothing written, no staging directory left behind)."""
+    from toolkit.cli import app
+
+    result = runner.invoke(app, [str(arg) for arg in args])
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output, output
+    assert result.exception is None or isinstance(result.exception, SystemExit), output
+    shown = output.strip().splitlines()
+    assert (shown[-1] if banner and shown else output).startswith("error: "), output
+    assert len(shown) <= lines, output
+    for text in expected:
+        assert text in output, output
+    for path in absent:
+        assert not Path(path).exists(), path
+    return output

@@ -8,8 +8,7 @@ import random
 import statistics
 
 import pytest
-from conftest import toy_rows, write_csv
-from test_bad_input import fails_cleanly
+from conftest import fails_cleanly, read_jsonl, run_ok, toy_rows, write_csv
 
 from toolkit.augment import get_method
 from toolkit.augment.synonym import WORD_RE
@@ -23,19 +22,9 @@ def make(method: str, p: float, **settings):
     return get_method(WordStep(method=method, p=p, **settings))
 
 
-def run_ok(runner, args):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
 def toy_file(tmp_path):
     return write_csv(tmp_path / "toy.csv", toy_rows(30))
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("method", ["synonym", "swap", "delete", "insert"])

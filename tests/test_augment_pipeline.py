@@ -6,46 +6,27 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
-from conftest import make_recipe, toy_rows, write_csv
-from test_bad_input import fails_cleanly
-from test_qa import qa_rows, write_jsonl
+from conftest import (
+    fails_cleanly,
+    make_recipe,
+    qa_rows,
+    read_jsonl,
+    recipe_file,
+    run_ok,
+    toy_rows,
+    write_csv,
+    write_jsonl,
+)
 
 from toolkit.augment.near_duplicates import HeldOutIndex
 from toolkit.augment.synonym import Variant
-from toolkit.augment.views import Slot, View, view_for
-from toolkit.cli import app
-from toolkit.recipe_tasks import GenerationTask, TranslationTask
+from toolkit.augment.views import Slot, View
 
 LONG40 = (
     "the film opens with a quiet scene in a small town where the old baker and his young "
     "daughter prepare bread for the morning market while the rain falls on the empty streets "
     "and the church bells ring"
 )
-
-
-def run_ok(runner, args):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def recipe_file(tmp_path, task: dict, augment: list[dict]):
-    raw = {
-        "model": {"name": "unused-for-augment"},
-        "task": task,
-        "data": {"train": "unused.jsonl"},
-        "augment": augment,
-        "train": {"seed": 7},
-        "output": {"dir": str(tmp_path / "run")},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_qa_answers_are_reanchored(tmp_path, runner):
@@ -78,7 +59,7 @@ def test_qa_rows_whose_answer_is_lost_are_dropped(monkeypatch):
 
     monkeypatch.setattr(pipeline, "get_method", lambda step: DropsCities())
     rows = qa_rows(30)
-    view = view_for(yaml_task({"name": "qa"}))
+    view = view_of({"name": "qa"})
     out, summary = pipeline.augment_rows(rows, view, [WordStep(method="swap")], 0, use_cache=False)
     lost = sum("paris" in row["answers"]["text"] for row in rows)
     assert lost > 0
@@ -86,12 +67,12 @@ def test_qa_rows_whose_answer_is_lost_are_dropped(monkeypatch):
     assert all(r["method"] == "original" or "paris" not in r["answers"]["text"] for r in out)
 
 
-def yaml_task(raw):
-    from pydantic import TypeAdapter
+def view_of(raw: dict) -> View:
+    """The augmentation view of the task a recipe's `task:` section describes."""
+    from toolkit.tasks.registry import get_task
 
-    from toolkit.recipe import TaskSection
-
-    return TypeAdapter(TaskSection).validate_python(raw)
+    task = get_task(raw["name"])
+    return task(task.Settings.model_validate(raw)).augment_view()
 
 
 def test_translation_edits_the_source_side_only(tmp_path, runner):
@@ -114,8 +95,7 @@ def test_translation_edits_the_source_side_only(tmp_path, runner):
 
 
 def test_generation_targets_are_kept_unless_the_step_says_so():
-    task = GenerationTask(name="generation", mode="prompt-completion")
-    view = view_for(task)
+    view = view_of({"name": "generation", "mode": "prompt-completion"})
     rows = [{"prompt": "the good film", "completion": "had a superb story"}] * 3
     from toolkit.augment.pipeline import augment_rows
     from toolkit.recipe_augment import WordStep
@@ -126,7 +106,7 @@ def test_generation_targets_are_kept_unless_the_step_says_so():
         rows, view, [WordStep(method="synonym", p=0.5, targets=True)], 0, use_cache=False
     )
     assert len({r["completion"] for r in both}) > 1
-    assert view_for(TranslationTask(name="translation", source_lang="en", target_lang="es")).slots(
+    assert view_of({"name": "translation", "source_lang": "en", "target_lang": "es"}).slots(
         WordStep(method="synonym", targets=True)
     ) == [Slot("translation", "en")]  # translation targets are never edited
 
@@ -134,14 +114,14 @@ def test_generation_targets_are_kept_unless_the_step_says_so():
 def test_repeated_augment_is_a_cache_hit_and_any_change_misses(tmp_path, runner):
     source = write_csv(tmp_path / "toy.csv", toy_rows(30))
     out = tmp_path / "a.jsonl"
-    args = ["augment", str(source), "--out", str(out), "--p", "0.3"]
+    args = ["augment", str(source), "--out", str(out), "--step", "p=0.3"]
     first = run_ok(runner, args)
     assert "cache hit" not in first
     written = out.read_bytes()
     second = run_ok(runner, args)
     assert "cache hit" in second and out.read_bytes() == written
     assert "cache hit" not in run_ok(runner, [*args, "--seed", "5"])
-    assert "cache hit" not in run_ok(runner, [*args[:-1], "0.2"])
+    assert "cache hit" not in run_ok(runner, [*args[:-1], "p=0.2"])
     rows = toy_rows(30)
     rows[3]["text"] += " again"
     write_csv(source, rows)
@@ -172,7 +152,7 @@ def test_variants_near_held_out_rows_are_rejected(tmp_path, runner):
     source = write_csv(tmp_path / "train.csv", [{"text": LONG40, "label": "a"}] * 2)
     held = write_csv(tmp_path / "test.csv", [{"text": LONG40, "label": "a"}])
     out = tmp_path / "out.jsonl"
-    args = ["augment", str(source), "--out", str(out), "--p", "0.03", "--n", "5"]
+    args = ["augment", str(source), "--out", str(out), "--step", "p=0.03", "-n", "5"]
     output = run_ok(runner, [*args, "--held-out", str(held)])
     assert "near-duplicate of held-out text" in output
     index = HeldOutIndex([LONG40])
@@ -203,8 +183,8 @@ def test_label_filter_keeps_only_variants_the_classifier_agrees_with(
     recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], toy_csv, run_dir)
     run_ok(runner, ["run", str(recipe), "--set", "train.epochs=1"])
     out = tmp_path / "out.jsonl"
-    args = ["augment", str(toy_csv), "--out", str(out), "--method", "delete", "--p", "0.5"]
-    output = run_ok(runner, [*args, "--n", "3", "--filter-model", str(run_dir)])
+    args = ["augment", str(toy_csv), "--out", str(out), "--method", "delete", "--step", "p=0.5"]
+    output = run_ok(runner, [*args, "-n", "3", "--step", f"filter_model={run_dir}"])
     assert "label flipped" in output
     from toolkit.augment.label_filter import LabelFilter
 
@@ -218,10 +198,10 @@ def test_label_filter_keeps_only_variants_the_classifier_agrees_with(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--pivot", "fr"], ["--pivot does not apply to --method synonym"]),
-        (["--method", "back_translation", "--engine", "neural"], ["needs forward_model"]),
-        (["--p", "1.5"], ["--p:", "less than or equal to 1"]),
-        (["--filter-model", "x", "--label-column", "stars"], ["no label column 'stars'"]),
+        (["--step", "pivot=fr"], ["unknown key 'pivot' for method 'synonym'", "back_translation"]),
+        (["--method", "back_translation", "--step", "engine=neural"], ["needs forward_model"]),
+        (["--step", "p=1.5"], ["--step: 'p':", "less than or equal to 1"]),
+        (["--step", "filter_model=x", "--label-column", "stars"], ["no label column 'stars'"]),
         (["--held-out", "missing.csv"], ["missing.csv"]),
     ],
 )

@@ -7,8 +7,16 @@ import random
 import shutil
 
 import pytest
-from conftest import seeded_init
-from test_translation import build_seq2seq
+from conftest import (
+    build_seq2seq,
+    fails_cleanly,
+    read_jsonl,
+    recipe_file,
+    run_ok,
+    seeded_init,
+    toy_rows,
+    write_csv,
+)
 
 from toolkit.augment import get_method
 from toolkit.augment.back_translation import Apertium, BackTranslation, edit_rate
@@ -252,14 +260,11 @@ def test_apertium_failure_shows_its_stderr(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("args", "path", "expected"),
     [
-        (["--pivot", "es"], "/nonexistent", "apt-get install apertium apertium-eng-spa"),
-        (["--pivot", "fr"], None, "eng-fra"),
+        (["--step", "pivot=es"], "/nonexistent", "apt-get install apertium apertium-eng-spa"),
+        (["--step", "pivot=fr"], None, "eng-fra"),
     ],
 )
 def test_cli_engine_errors_leave_no_output(tmp_path, runner, monkeypatch, args, path, expected):
-    from conftest import toy_rows, write_csv
-    from test_bad_input import fails_cleanly
-
     if path is None and shutil.which("apertium") is None:
         pytest.skip("needs Debian apertium")
     source = write_csv(tmp_path / "toy.csv", toy_rows(5))
@@ -272,21 +277,13 @@ def test_cli_engine_errors_leave_no_output(tmp_path, runner, monkeypatch, args, 
 
 
 def test_cli_neural_round_trip_writes_variants(marian_pair, tmp_path, runner):
-    import json
-
-    from conftest import toy_rows, write_csv
-
-    from toolkit.cli import app
-
     source = write_csv(tmp_path / "toy.csv", toy_rows(12))
     out = tmp_path / "out.jsonl"
     command = ["augment", str(source), "--out", str(out), "--method", "back_translation",
-               "--engine", "neural", "--forward-model", marian_pair[0],
-               "--backward-model", marian_pair[1], "--n", "2"]  # fmt: skip
-    result = runner.invoke(app, command)
-    assert result.exit_code == 0, result.output
-    assert "back_translation: accepted" in result.output
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+               "--step", "engine=neural", "--step", f"forward_model={marian_pair[0]}",
+               "--step", f"backward_model={marian_pair[1]}", "-n", "2"]  # fmt: skip
+    assert "back_translation: accepted" in run_ok(runner, command)
+    rows = read_jsonl(out)
     assert {r["method"] for r in rows} == {"original", "back_translation"}
     assert all(r["label"] == toy_rows(12)[r["orig_id"]]["label"] for r in rows)
 
@@ -299,10 +296,6 @@ def test_cli_neural_round_trip_writes_variants(marian_pair, tmp_path, runner):
     ],
 )
 def test_recipe_backend_settings_fail_cleanly(tmp_path, runner, marian_pair, step, expected):
-    from conftest import toy_rows, write_csv
-    from test_augment_pipeline import recipe_file
-    from test_bad_input import fails_cleanly
-
     source = write_csv(tmp_path / "toy.csv", toy_rows(5))
     forward, backward = marian_pair
     neural_step = {"method": "back_translation", "engine": "neural", "forward_model": forward,

@@ -6,25 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_recipe, toy_rows, write_csv
+from conftest import fails_cleanly, make_recipe, toy_rows, write_csv
 
 from toolkit.cli import app
-
-
-def fails_cleanly(runner, args, *expected: str) -> str:
-    result = runner.invoke(app, args)
-    output = result.output
-    assert result.exit_code == 2, output
-    assert (
-        "Traceback" not in output
-        and result.exception is None
-        or isinstance(result.exception, SystemExit)
-    )
-    assert output.startswith("error: "), output
-    assert len(output.strip().splitlines()) <= 2, output
-    for text in expected:
-        assert text in output, output
-    return output
 
 
 @pytest.fixture
@@ -177,8 +161,10 @@ def test_directory_without_checkpoint(runner, recipe_for, tmp_path):
 
 
 def test_output_dir_holding_a_run_is_kept(runner, recipe_for, tmp_path):
+    from toolkit.rundir import RunDir
+
     out = tmp_path / "out"
-    out.mkdir()
+    RunDir(out).write_marker()  # a toolkit run wrote it
     (out / "recipe.yaml").write_text("earlier run\n")
     fails_cleanly(runner, ["run", str(recipe_for())], "already holds a run", "--overwrite")
     assert (out / "recipe.yaml").read_text() == "earlier run\n"

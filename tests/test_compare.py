@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import make_recipe
-from test_bad_input import fails_cleanly
+from conftest import fails_cleanly, make_recipe
 
 from toolkit.cli import app
 

@@ -6,9 +6,17 @@ import json
 import random
 
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, make_recipe, write_csv
-from test_bad_input import fails_cleanly
-from test_qa import qa_recipe, qa_rows, write_jsonl
+from conftest import (
+    FILLER,
+    NEGATIVE,
+    POSITIVE,
+    fails_cleanly,
+    make_recipe,
+    qa_recipe,
+    qa_rows,
+    write_csv,
+    write_jsonl,
+)
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -129,10 +137,10 @@ def fake_run(tmp_path, model_dir, **task):
 @pytest.mark.parametrize(
     "family, task, expected",
     [
-        ("gpt2", {"name": "text-generation"}, "text-generation runs generate text"),
+        ("gpt2", {"name": "text-generation"}, "text-generation runs on this model write text"),
         ("t5", {"name": "translation", "source_lang": "en", "target_lang": "fr"}, "translation"),
         ("bert", {"name": "pretraining"}, "pretraining runs"),
-        ("t5", {"name": "qa"}, "T5-family (encoder-decoder) models generate text"),
+        ("t5", {"name": "qa"}, "question-answering runs on this model write text (a seq2seq LM)"),
     ],
 )
 def test_generative_runs_are_refused(family, task, expected, tiny_models, tmp_path, runner):

@@ -7,6 +7,7 @@ import pytest
 
 from toolkit.generation import smollm2_gguf_path
 from toolkit.models import load_for_task
+from toolkit.tasks.base import Head, HeadKind
 
 SMOLLM2 = smollm2_gguf_path()
 
@@ -18,7 +19,10 @@ def test_gguf_checkpoint_trains_and_saves_plain(tmp_path):
 
     folder, gguf_file = SMOLLM2
     loaded = load_for_task(
-        folder, lambda family: "AutoModelForCausalLM", {}, source={"gguf_file": gguf_file}
+        folder,
+        lambda family: Head(HeadKind.CAUSAL_LM, "prompt"),
+        {},
+        source={"gguf_file": gguf_file},
     )
     assert loaded.model_type == "llama" and loaded.family.kind == "decoder"
     assert not loaded.model.is_quantized  # de-quantised on load: full fine-tuning is allowed

@@ -15,8 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import make_recipe
-from test_translation import toy_pairs
+from conftest import make_recipe, read_jsonl, toy_pairs, write_jsonl
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -92,8 +91,7 @@ def png_size(src: str) -> tuple[int, int]:
 def runs(tiny_models, toy_csv, tmp_path_factory) -> dict[str, Path]:
     """A tiny classification run (BERT) and a tiny translation run (T5), through the CLI."""
     root = tmp_path_factory.mktemp("report-runs")
-    data = root / "pairs.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in toy_pairs(80)))
+    data = write_jsonl(root / "pairs.jsonl", toy_pairs(80))
     recipes = {
         "classification": make_recipe(root / "c.yaml", tiny_models["bert"], toy_csv, root / "c"),
         "translation": make_recipe(
@@ -153,11 +151,11 @@ def plant(run: Path, into: Path) -> Path:
     mistakes, a label with markup and a confidence interval on test accuracy."""
     shutil.copytree(run, into, ignore=shutil.ignore_patterns("model", "report.html"))
     predictions = into / "predictions" / "test.jsonl"
-    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    records = read_jsonl(predictions)
     probabilities = {"negative": 0.001, "positive": 0.999}
     records.insert(0, {"text": PLANTED, "label": "<i>odd</i>", "prediction": "positive",
                        "score": 0.999, "probabilities": probabilities})  # fmt: skip
-    predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(predictions, records)
     metrics = json.loads((into / "metrics.json").read_text())
     metrics["test"]["accuracy"] = 0.8125
     metrics["test"]["accuracy_ci"] = [0.7, 0.9]
@@ -274,38 +272,41 @@ def test_report_in_headless_chromium(kind, runs, tmp_path):
 
 
 # Prediction records as each task writes them; markup in the text must come out escaped.
-SYNTHETIC = {
-    "qa": [
+SYNTHETIC = {  # kind: (the recipe's task section, test predictions)
+    "qa": ("{name: qa}", [
         {"question": "who?", "answers": ["Ann"], "prediction": "the Ann", "score": 0.9},
         {"question": "where?", "answers": ["Rome"], "prediction": "Paris", "score": 0.8},
-    ],
-    "generation": [
+    ]),
+    "generation": ("{name: text-generation, mode: prompt-completion}", [
         {"prompt": f"p{i} <b>", "reference": f"r{i}", "generated": f"g{i}"} for i in range(12)
-    ],
-    "pretraining": [{"input": "a <b> c", "target": "b", "predicted": "x"}] * 3,
-    "other": [{"id": "a", "score": 0.9}, {"id": "b", "score": 0.1}],
-}
+    ]),
+    "pretraining": (
+        "{name: pretraining}", [{"input": "a <b> c", "target": "b", "predicted": "x"}] * 3
+    ),
+    "scored": ("{name: pretraining}", [{"id": "a", "score": 0.9}, {"id": "b", "score": 0.1}]),
+    "unknown": ("{name: t}", [{"id": "a", "score": 0.9}]),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", list(SYNTHETIC))
 def test_report_other_prediction_layouts(kind, tmp_path):
-    """Hand-made run directories (no model, no log): each layout's errors or samples."""
+    """Hand-made run directories (no model, no log): each task's errors or samples."""
     from toolkit.html_report import write_report
 
-    (tmp_path / "recipe.yaml").write_text("model: {name: m}\ntask: {name: t}\n")
+    task, records = SYNTHETIC[kind]
+    (tmp_path / "recipe.yaml").write_text(f"model: {{name: m}}\ntask: {task}\n")
     (tmp_path / "metrics.json").write_text(json.dumps({"test": {"loss": 1.5, "f1_ci": None}}))
     (tmp_path / "predictions").mkdir()
-    records = SYNTHETIC[kind]
-    (tmp_path / "predictions" / "test.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in records)
-    )
+    write_jsonl(tmp_path / "predictions" / "test.jsonl", records)
     html = write_report(tmp_path, explain=False).read_text(encoding="utf-8")
     page = Page(html)
     assert set(SECTIONS) <= page.ids and "<b>" not in html and not page.images
     if kind == "qa":  # "the Ann" normalises to "ann": only the Paris answer is wrong
         assert page.rows["errors"] == [["where?", "Rome", "Paris"]]
-    elif kind == "other":
+    elif kind == "scored":
         assert [row[0] for row in page.rows["errors"]] == ["b", "a"]  # lowest score first
+    elif kind == "unknown":  # a task this toolkit does not know: its sections say so
+        assert "no task this toolkit knows" in page.text["errors"] and "errors" not in page.rows
     else:
         assert len(page.rows["samples"]) == min(len(records), 10) and "errors" not in page.rows
 

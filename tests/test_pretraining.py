@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_recipe, toy_rows, write_csv
+from conftest import make_recipe, read_jsonl, toy_rows, write_csv, write_jsonl
 
 from toolkit.cli import app
 from toolkit.span_corruption import SpanCorruptionCollator
@@ -17,8 +17,7 @@ TINY_SCRATCH = {"vocab_size": 300, "hidden_size": 32, "layers": 2, "heads": 2,
 
 
 def write_text(path: Path, count: int = 160) -> Path:
-    path.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in toy_rows(count, 7)))
-    return path
+    return write_jsonl(path, [{"text": r["text"]} for r in toy_rows(count, 7)])
 
 
 def pretrain_recipe(
@@ -31,10 +30,6 @@ def pretrain_recipe(
         task={"name": "pretraining", "block_size": 48},
         train={"epochs": 2, "batch_size": 8, "learning_rate": 2e-3, "logging_steps": 2},
     )  # fmt: skip
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def logged_losses(run: Path) -> list[float]:

@@ -4,46 +4,20 @@ post-processing path fed with gold logits, and bad input."""
 from __future__ import annotations
 
 import json
-import random
 from types import SimpleNamespace
 
 import pytest
-from conftest import make_recipe, write_csv
+from conftest import (
+    NAMES,
+    fails_cleanly,
+    qa_recipe,
+    qa_rows,
+    read_jsonl,
+    write_csv,
+    write_jsonl,
+)
 
 from toolkit.cli import app
-
-NAMES = "alice bob carol dave erin frank grace heidi ivan judy oscar peggy".split()
-CITIES = "paris london rome berlin madrid vienna oslo dublin lisbon prague".split()
-
-
-def qa_rows(count: int, seed: int = 0, long_every: int = 4) -> list[dict]:
-    """Passages of "<name> was born in <city> in <year> ." sentences; one in `long_every` is long
-    enough to need several 64-token windows. The answer is the city of the person asked about."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(count):
-        long = long_every and i % long_every == 0
-        people = rng.sample(NAMES, k=rng.randint(6, 9) if long else rng.randint(1, 3))
-        context, starts = "", {}
-        for person in people:
-            city = rng.choice(CITIES)
-            starts[person] = (city, len(context) + len(f"{person} was born in "))
-            context += f"{person} was born in {city} in {rng.randint(1900, 2020)} . "
-        name = rng.choice(people)
-        city, start = starts[name]
-        rows.append(
-            {
-                "context": context.strip(),
-                "question": f"where was {name} born ?",
-                "answers": {"text": [city], "answer_start": [start]},
-            }
-        )
-    return rows
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def write_data(path, rows):
@@ -56,20 +30,6 @@ def write_data(path, rows):
         Dataset.from_list(rows).to_parquet(str(path))
         return path
     return write_jsonl(path, rows)
-
-
-def qa_recipe(tmp_path, model_dir, data_file, task=None, **sections):
-    settings = {"name": "qa", "max_length": 64, "stride": 16, "generation": {"max_new_tokens": 6}}
-    return make_recipe(
-        tmp_path / "r.yaml", model_dir, data_file, tmp_path / "run",
-        task={**settings, **(task or {})},
-        train={"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, **sections.pop("train", {})},
-        **sections,
-    )  # fmt: skip
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 # T5 reads the whole passage at once, so it gets short passages and a longer max_length.
@@ -110,15 +70,16 @@ def test_qa_each_family(family, suffix, task, long_every, tiny_models, tmp_path,
         rows = qa_rows(6, seed=9)
         rows[2]["answers"]["answer_start"][0] += 2
         bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-        fails(runner, ["eval", str(out), "--data", str(bad)], "in 1 of 6 rows (rows 2)")
+        fails_cleanly(runner, ["eval", str(out), "--data", str(bad)], "in 1 of 6 rows (rows 2)")
 
 
 def qa_task(**settings):
-    from toolkit.recipe_tasks import QuestionAnsweringTask
-    from toolkit.tasks import get_task
+    from toolkit.tasks.qa import QuestionAnswering, QuestionAnsweringSettings
 
-    section = QuestionAnsweringTask(**{"name": "qa", "max_length": 64, "stride": 16, **settings})
-    return get_task("qa")(SimpleNamespace(task=section))
+    section = QuestionAnsweringSettings(
+        **{"name": "qa", "max_length": 64, "stride": 16, **settings}
+    )
+    return QuestionAnswering(section)
 
 
 def gold_spans_model(gold: dict):
@@ -153,7 +114,7 @@ def test_gold_logits_give_gold_answers(map_batch, tiny_models):
         row["answers"] = {"text": [], "answer_start": []}
     table = Dataset.from_list(rows)
     task = qa_task(allow_no_answer=True)
-    task.head(FAMILIES["bert"])
+    task.bind(task.head(FAMILIES["bert"]))
     tokenized = table.map(
         task.preprocess, batched=True, batch_size=map_batch,
         fn_kwargs={"tokenizer": tokenizer}, remove_columns=table.column_names,
@@ -176,7 +137,7 @@ def test_span_collator_pads_right_and_drops_bookkeeping(tiny_models):
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["gpt2"])
     tokenizer.pad_token, tokenizer.padding_side = tokenizer.eos_token, "left"
     task = qa_task()
-    task.head(FAMILIES["gpt2"])
+    task.bind(task.head(FAMILIES["gpt2"]))
     features = task.preprocess(
         {key: [row[key] for row in qa_rows(2, seed=1)] for key in task.columns}, tokenizer
     )
@@ -193,10 +154,14 @@ def test_generative_no_answer_target(tiny_models, monkeypatch):
 
     from toolkit import generation
     from toolkit.models import FAMILIES
+    from toolkit.tasks.base import HeadKind
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["t5"])
     task = qa_task(allow_no_answer=True, max_length=128)
-    assert task.head(FAMILIES["t5"]) == "AutoModelForSeq2SeqLM"
+    head = task.head(FAMILIES["t5"])
+    assert head.kind is HeadKind.SEQ2SEQ_LM and task.mode == "extractive"  # head() is pure
+    task.bind(head)
+    assert task.generative
     batch = {"question": ["who ?"], "context": ["nobody"], "answers": ['{"text": [], '
              '"answer_start": []}']}  # fmt: skip
     labels = task.preprocess(batch, tokenizer)["labels"][0]
@@ -204,16 +169,6 @@ def test_generative_no_answer_target(tiny_models, monkeypatch):
     monkeypatch.setattr(generation, "generate_batched", lambda *a, **k: ["Unanswerable", "rome"])
     loaded = SimpleNamespace(model=None, tokenizer=tokenizer)
     assert task.generate(loaded, ["a ?", "b ?"], ["x", "y"], 2) == ["", "rome"]
-
-
-def fails(runner, args, *expected):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    # Length checks run while tokenizing, after the model banner; the error itself is one line.
-    lines = result.output.strip().splitlines()
-    assert lines[-1].startswith("error: ") and len(lines) <= 2, result.output
-    for text in expected:
-        assert text in result.output, result.output
 
 
 def held_out_files(tmp_path):
@@ -230,7 +185,7 @@ def test_qa_bad_answer_rows(tiny_models, tmp_path, runner):
     data = write_jsonl(tmp_path / "off.jsonl", rows)
     model, held_out = tiny_models["bert"], held_out_files(tmp_path)
     recipe = qa_recipe(tmp_path, model, data, data=held_out)
-    fails(
+    fails_cleanly(
         runner,
         ["run", str(recipe)],
         "data.train:",
@@ -253,15 +208,18 @@ def test_qa_refuses_no_answers_and_long_inputs(tiny_models, tmp_path, runner):
     rows[7]["answers"] = {"text": [], "answer_start": []}
     data, held_out = write_jsonl(tmp_path / "v2.jsonl", rows), held_out_files(tmp_path)
     recipe = qa_recipe(tmp_path, tiny_models["bert"], data, data=held_out)
-    fails(runner, ["run", str(recipe)], "data.train row 7", "allow_no_answer: true")
+    fails_cleanly(runner, ["run", str(recipe)], "data.train row 7", "allow_no_answer: true")
 
     rows = qa_rows(40)
     rows[3]["question"] = "where was " + " and ".join(NAMES * 2) + " born ?"
     data = write_jsonl(tmp_path / "long_q.jsonl", rows)
     recipe = qa_recipe(tmp_path, tiny_models["gpt2"], data, data=held_out)
-    fails(runner, ["run", str(recipe)], "task.max_length", "where was alice and", "tokens")
+    # Length checks run while tokenizing, after the model banner; the error itself is one line.
+    expected = ["task.max_length", "where was alice and", "tokens"]
+    fails_cleanly(runner, ["run", str(recipe)], *expected, banner=True)
 
     data = write_jsonl(tmp_path / "long_context.jsonl", qa_rows(40))
     recipe = qa_recipe(tmp_path, tiny_models["t5"], data, data=held_out)  # 64 tokens: too few
-    fails(runner, ["run", str(recipe)], "task.max_length", "tokens, more than 64")
+    expected = ["task.max_length", "tokens, more than 64"]
+    fails_cleanly(runner, ["run", str(recipe)], *expected, banner=True)
     assert not (tmp_path / "run").exists()

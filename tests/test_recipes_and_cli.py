@@ -74,8 +74,13 @@ def test_resolved_recipe_round_trips(tmp_path):
     assert load_recipe(saved) == recipe
 
 
-def test_every_task_section_has_a_registered_task():
-    from toolkit.recipe import task_names
-    from toolkit.tasks import known_tasks
+def test_the_recipe_task_union_is_the_registered_tasks():
+    from typing import get_args
 
-    assert task_names() == known_tasks()
+    from toolkit.recipe import TaskSection
+    from toolkit.tasks.registry import TASKS, get_task, names_of
+
+    union = get_args(get_args(TaskSection)[0])
+    assert set(union) == {task.Settings for task in TASKS}
+    for task in TASKS:  # every name (aliases too) finds its own task, with its own section
+        assert all(get_task(name) is task for name in names_of(task))

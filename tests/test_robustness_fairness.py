@@ -11,8 +11,17 @@ import shutil
 import statistics
 
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, make_recipe, write_csv
-from test_bad_input import fails_cleanly
+from conftest import (
+    FILLER,
+    NEGATIVE,
+    POSITIVE,
+    fails_cleanly,
+    make_recipe,
+    qa_rows,
+    read_jsonl,
+    write_csv,
+    write_jsonl,
+)
 from typer.testing import CliRunner
 
 from toolkit.augment.synonym import WORD_RE
@@ -61,10 +70,6 @@ def blind_run(tiny_models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def biased_run(tiny_models, tmp_path_factory):
     return train(tmp_path_factory.mktemp("biased"), tiny_models["bert"], biased=True)
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def eval_ok(runner, *args):
@@ -161,14 +166,11 @@ def test_perturb_reports_clean_vs_perturbed_and_flip_rate(blind_run, runner):
 
 
 def test_perturb_rows_reanchors_qa_answers_and_drops_lost_ones():
-    from types import SimpleNamespace
-
     from toolkit.augment.eda import Delete
-    from toolkit.augment.views import view_for
     from toolkit.robustness import perturb_rows
+    from toolkit.tasks.qa import QuestionAnswering, QuestionAnsweringSettings
 
-    task = SimpleNamespace(name="qa", context_column="context", answers_column="answers")
-    view = view_for(task)
+    view = QuestionAnswering(QuestionAnsweringSettings(name="qa")).augment_view()
     context = "bob was born in rome in 1950 . alice was born in paris in 1961 ."
     rows = [{"context": context, "question": "where was alice born ?",
              "answers": {"text": ["paris"], "answer_start": [context.index("paris")]}}]  # fmt: skip
@@ -189,11 +191,8 @@ def test_perturb_rows_reanchors_qa_answers_and_drops_lost_ones():
 
 
 def test_perturb_qa_flip_rate_over_spans(tiny_models, tmp_path, runner):
-    from test_qa import qa_rows
-    from test_qa import write_jsonl as write_qa
-
     model = shutil.copytree(tiny_models["bert"], tmp_path / "bert")
-    data = write_qa(tmp_path / "qa.jsonl", qa_rows(12))
+    data = write_jsonl(tmp_path / "qa.jsonl", qa_rows(12))
     recipe = make_recipe(
         tmp_path / "qa.yaml", model, data, tmp_path / "unused",
         task={"name": "question-answering", "max_length": 64, "stride": 16},
@@ -281,8 +280,8 @@ def test_bad_probe_options_fail_cleanly(tiny_models, blind_run, tmp_path, runner
         fails_cleanly(runner, ["eval", str(blind_run), "--fairness", "--terms", str(bad)],
                       f"--terms {bad}", expected)  # fmt: skip
     fails_cleanly(runner, ["eval", str(blind_run), "--fairness", "--terms", "nope.json"], "nope")
-    pairs = tmp_path / "tr.jsonl"
-    pairs.write_text(json.dumps({"translation": {"en": "the film", "es": "eht mlif"}}) + "\n")
+    pair = {"translation": {"en": "the film", "es": "eht mlif"}}
+    pairs = write_jsonl(tmp_path / "tr.jsonl", [pair])
     recipe = make_recipe(
         tmp_path / "tr.yaml", tiny_models["t5"], pairs, tmp_path / "unused",
         task={"name": "translation", "source_lang": "en", "target_lang": "es"},

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_recipe, toy_rows, write_csv
+from conftest import make_recipe, read_jsonl, toy_rows, write_csv, write_jsonl
 
 from toolkit.cli import app
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "t5"])
@@ -89,7 +85,7 @@ def test_int_labels_multiclass_and_given_files(tiny_models, tmp_path, runner):
         for i, r in enumerate(toy_rows(150))
     ]
     train = write_csv(tmp_path / "train.csv", rows[:100])
-    (tmp_path / "val.jsonl").write_text("\n".join(json.dumps(r) for r in rows[100:125]) + "\n")
+    write_jsonl(tmp_path / "val.jsonl", rows[100:125])
     import datasets
 
     datasets.Dataset.from_list(rows[125:]).to_parquet(str(tmp_path / "test.parquet"))
@@ -149,7 +145,7 @@ def test_dry_run_trains_nothing(tiny_models, toy_csv, tmp_path, runner):
     # and the real run takes exactly the steps the dry run announced
     result = runner.invoke(app, ["run", str(recipe), "--set", "train.gradient_accumulation=2"])
     assert result.exit_code == 0, result.output
-    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    steps = [record["step"] for record in read_jsonl(out / "log.jsonl")]
     assert max(steps) == 6
 
 
@@ -169,7 +165,7 @@ def test_overwrite_replaces_run_only_when_asked(tiny_models, toy_csv, tmp_path, 
 def test_regularization_reaches_model_and_optimizer(tiny_models, toy_csv, tmp_path):
     from toolkit.data import build_splits
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.tasks.registry import task_for
     from toolkit.train import build_trainer, load_model, tokenize, training_arguments
 
     for family, keys in {
@@ -189,7 +185,7 @@ def test_regularization_reaches_model_and_optimizer(tiny_models, toy_csv, tmp_pa
             },
         )
         recipe = load_recipe(path)
-        task = get_task("sentiment")(recipe)
+        task = task_for(recipe)
         splits = build_splits(recipe.data, task.columns)
         task.prepare(splits)
         loaded = load_model(recipe, task)

@@ -6,8 +6,7 @@ import json
 import statistics
 
 import pytest
-from conftest import make_recipe
-from test_bad_input import fails_cleanly
+from conftest import fails_cleanly, make_recipe
 
 from toolkit.cli import app
 
@@ -37,7 +36,9 @@ def test_seeds_refuses_a_non_empty_output_dir(tiny_models, toy_csv, tmp_path, ru
     (root / "keep.txt").parent.mkdir()
     (root / "keep.txt").write_text("mine")
     recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], toy_csv, root)
-    fails_cleanly(runner, ["run", str(recipe), "--seeds", "2"], "is not empty", "--overwrite")
-    assert (root / "keep.txt").read_text() == "mine" and not (root / "seed-42").exists()
+    for extra in ([], ["--overwrite"]):  # no toolkit run wrote it: refused, even with --overwrite
+        args = ["run", str(recipe), "--seeds", "2", *extra]
+        fails_cleanly(runner, args, "holds files no toolkit run wrote", lines=1)
+        assert (root / "keep.txt").read_text() == "mine" and not (root / "seed-42").exists()
     result = runner.invoke(app, ["run", str(recipe), "--seeds", "0"])  # typer's own range check
     assert result.exit_code == 2 and "--seeds" in result.output

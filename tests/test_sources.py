@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import make_recipe, toy_rows
+from conftest import make_recipe, read_jsonl, toy_rows
 
 from toolkit.cli import app
 
@@ -114,7 +114,7 @@ def test_early_stopping_stops_and_keeps_the_best(tiny_models, toy_csv, tmp_path,
     )
     result = runner.invoke(app, ["run", str(recipe)])
     assert result.exit_code == 0, result.output
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    log = read_jsonl(out / "log.jsonl")
     evaluations = [r for r in log if "eval_loss" in r]
     assert len(evaluations) == 2  # first sets the best, second fails to beat it by min_delta → stop
     assert json.loads((out / "metrics.json").read_text())["train"]["epoch"] == 2

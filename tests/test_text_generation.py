@@ -6,14 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_recipe, toy_rows
+from conftest import make_recipe, read_jsonl, toy_rows, write_jsonl
 
 from toolkit.cli import app
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def pairs(count):
@@ -28,10 +23,6 @@ def generation_recipe(tmp_path, model_dir, data, **task):
               "generation": {"max_new_tokens": 6}, **task},
         train={"epochs": 2, "batch_size": 8, "learning_rate": 2e-3},
     )  # fmt: skip
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("packing", [True, False])

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
-from conftest import FILLER, make_recipe
+from conftest import (
+    build_seq2seq,
+    fails_cleanly,
+    make_recipe,
+    read_jsonl,
+    toy_pairs,
+    write_jsonl,
+)
 
 from toolkit.cli import app
-
-
-# A toy "language": the target is the source with each word reversed, so it is learnable but
-# not a copy; the tiny tokenizers were trained on the source words only, which is enough.
-def toy_pairs(count: int, seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(count):
-        words = rng.choices(FILLER, k=rng.randint(2, 5))
-        rows.append(
-            {"translation": {"en": " ".join(words), "es": " ".join(w[::-1] for w in words)}}
-        )
-    return rows
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def translation_recipe(tmp_path, model_dir, data, **task):
@@ -51,9 +39,7 @@ def test_translation_each_family(family, tiny_models, tmp_path, runner):
         assert 0 <= metrics[split]["bleu"] <= 100 and 0 <= metrics[split]["chrf"] <= 100
         assert "nrefs:1" in metrics[split]["bleu_signature"]
         assert metrics[split]["perplexity"] > 1
-    predictions = [
-        json.loads(line) for line in (out / "predictions" / "test.jsonl").read_text().splitlines()
-    ]
+    predictions = read_jsonl(out / "predictions" / "test.jsonl")
     assert len(predictions) == 12 and {"source", "reference", "prediction"} <= set(predictions[0])
     assert predictions[0]["reference"] == predictions[0]["reference"].strip()
 
@@ -80,7 +66,7 @@ def test_decoder_loss_covers_target_only(tiny_models):
 def test_two_column_layout_prefix_and_prompt(tiny_models, tmp_path, runner):
     from toolkit.models import FAMILIES
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.tasks.registry import task_for
 
     rows = [{"src": p["translation"]["en"], "tgt": p["translation"]["es"]} for p in toy_pairs(60)]
     data = write_jsonl(tmp_path / "cols.jsonl", rows)
@@ -89,30 +75,20 @@ def test_two_column_layout_prefix_and_prompt(tiny_models, tmp_path, runner):
     result = runner.invoke(app, ["run", str(recipe_file), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "train 42, validation 9, test 9" in result.output
-    task = get_task("translation")(load_recipe(recipe_file))
-    task.head(FAMILIES["t5"])
+    task = task_for(load_recipe(recipe_file))
+    task.bind(task.head(FAMILIES["t5"]))
     assert task.format_source("the cast") == "translate English to Spanish: the cast"
-    task.head(FAMILIES["gpt2"])
+    task.bind(task.head(FAMILIES["gpt2"]))
     assert task.format_source("the cast") == "Translate English to Spanish:\nthe cast\nSpanish:"
-    task.head(FAMILIES["bert"])
+    task.bind(task.head(FAMILIES["bert"]))
     assert task.format_source("the cast") == "the cast"
-
-
-def fails(runner, args, *expected):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) <= 2, (
-        result.output
-    )
-    for text in expected:
-        assert text in result.output, result.output
 
 
 def test_translation_bad_input(tiny_models, tmp_path, runner):
     rows = toy_pairs(60)
     rows[5]["translation"]["es"] = ""
     data = write_jsonl(tmp_path / "holes.jsonl", rows)
-    fails(
+    fails_cleanly(
         runner,
         ["run", str(translation_recipe(tmp_path, tiny_models["t5"], data))],
         "row",
@@ -120,9 +96,9 @@ def test_translation_bad_input(tiny_models, tmp_path, runner):
     )
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(60))
     recipe = translation_recipe(tmp_path, tiny_models["t5"], data, target_lang="de")
-    fails(runner, ["run", str(recipe)], "language 'de' is not in the data", "en, es")
+    fails_cleanly(runner, ["run", str(recipe)], "language 'de' is not in the data", "en, es")
     recipe = translation_recipe(tmp_path, tiny_models["t5"], data, translation_column=None)
-    fails(runner, ["validate", str(recipe)], "translation_column")
+    fails_cleanly(runner, ["validate", str(recipe)], "translation_column")
     assert not (tmp_path / "run").exists()
 
 
@@ -137,38 +113,6 @@ def test_source_longer_than_limit_is_refused(tiny_models, tmp_path, runner):
     assert not (tmp_path / "run").exists()
 
 
-def build_seq2seq(folder, kind):
-    """Tiny random BART or Marian with a byte-level BPE tokenizer (offline stand-ins for the
-    hub's facebook/bart-* and Helsinki-NLP/opus-mt-* checkpoints)."""
-    from conftest import train_bytelevel
-    from transformers import BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel
-
-    if kind == "bart":
-        specials = ["<pad>", "</s>", "<unk>", "<s>"]
-        tok = train_bytelevel(folder, specials, template="<s> $A </s>", pad_token="<pad>",
-                              eos_token="</s>", unk_token="<unk>", bos_token="<s>")  # fmt: skip
-    else:  # opus-mt's layout: </s> 0, <unk> 1, and <pad> last, the token the decoder starts from
-        tok = train_bytelevel(folder, ["</s>", "<unk>"], template="$A </s>", eos_token="</s>",
-                              unk_token="<unk>")  # fmt: skip
-        tok.add_special_tokens({"pad_token": "<pad>"})
-        tok.save_pretrained(folder)
-    sizes = dict(
-        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-        decoder_ffn_dim=64, max_position_embeddings=128,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-    )  # fmt: skip
-    if kind == "bart":
-        config = BartConfig(
-            **sizes, bos_token_id=tok.bos_token_id, decoder_start_token_id=tok.eos_token_id
-        )
-        BartForConditionalGeneration(config).save_pretrained(folder)
-    else:
-        config = MarianConfig(**sizes, decoder_start_token_id=tok.pad_token_id)
-        MarianMTModel(config).save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.parametrize("kind", ["bart", "marian"])
 def test_translation_on_other_seq2seq_checkpoints(kind, tmp_path, runner):
     model_dir = build_seq2seq(tmp_path / kind, kind)
@@ -180,10 +124,10 @@ def test_translation_on_other_seq2seq_checkpoints(kind, tmp_path, runner):
     assert 0 <= metrics["test"]["bleu"] <= 100 and metrics["test"]["perplexity"] > 1
     from toolkit.models import FAMILIES
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.tasks.registry import task_for
 
-    task = get_task("translation")(load_recipe(recipe))
-    task.head(FAMILIES[kind])
+    task = task_for(load_recipe(recipe))
+    task.bind(task.head(FAMILIES[kind]))
     assert task.format_source("the cast") == "the cast"  # no T5-style prefix for BART/Marian
 
 
@@ -193,4 +137,4 @@ def test_head_a_family_lacks_is_refused_before_loading(tmp_path, runner):
     model_dir = build_seq2seq(tmp_path / "marian", "marian")
     data = write_csv(tmp_path / "toy.csv", toy_rows(60))
     recipe = make_recipe(tmp_path / "c.yaml", model_dir, data, tmp_path / "run")
-    fails(runner, ["run", str(recipe)], "'marian' model", "no SequenceClassification head")
+    fails_cleanly(runner, ["run", str(recipe)], "'marian' model", "no SequenceClassification head")

@@ -10,7 +10,9 @@ from toolkit.models import FAMILIES, load_tokenizer
 
 
 def SEQUENCE_HEAD(family):  # noqa: N802  (stands in for a task's head choice)
-    return "AutoModelForSequenceClassification"
+    from toolkit.tasks.base import Head, HeadKind
+
+    return Head(HeadKind.SEQUENCE_CLASSIFICATION, "head")
 
 
 def test_classification_metrics_by_hand():

@@ -7,12 +7,13 @@ Heavy libraries (torch, transformers, datasets) are imported inside the commands
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
+from toolkit.console import quiet_libraries
 from toolkit.errors import ToolkitError
 
 app = typer.Typer(
@@ -36,24 +37,12 @@ def friendly_errors(command):
     return wrapper
 
 
-def quiet_libraries() -> None:
-    """Keep transformers/datasets chatter (load reports, cache notices) out of the user's way."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-
-
 @app.command()
 @friendly_errors
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
     set_: Annotated[
-        Optional[list[str]],  # noqa: UP045  (typer needs Optional on 3.10)
+        list[str] | None,
         typer.Option(
             "--set", help="Override a recipe key, e.g. --set train.epochs=1 (repeatable)."
         ),
@@ -64,11 +53,11 @@ def run(
         bool, typer.Option(help="Continue the interrupted run from its newest checkpoint.")
     ] = False,
     num_processes: Annotated[
-        Optional[int],  # noqa: UP045
+        int | None,
         typer.Option(min=1, help="Train in N processes through accelerate launch (DDP)."),
     ] = None,
     accelerate_config: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="accelerate config file (FSDP, DeepSpeed, several machines)."),
     ] = None,
     seeds: Annotated[
@@ -83,26 +72,32 @@ def run(
     processes = num_processes or resolved.launch.num_processes
     config = accelerate_config or resolved.launch.accelerate_config
     if launch.wants_relaunch(processes, config) and not dry_run:
+        from toolkit.rundir import RunDir
+
         argv = ["run", str(recipe), *[f"--set={item}" for item in set_ or []]]
         argv += [flag for flag, on in (("--overwrite", overwrite), ("--resume", resume)) if on]
-        raise typer.Exit(launch.relaunch([*argv, f"--seeds={seeds}"], processes, config))
+        # a bad output.dir is refused before any process starts; the main one then holds the lock
+        kind, inputs = "seeds" if seeds > 1 else "run", resolved.local_inputs(recipe)
+        out = RunDir(resolved.output.dir)
+        check = functools.partial(out.precheck, inputs, overwrite or resume, kind)
+        raise typer.Exit(launch.relaunch([*argv, f"--seeds={seeds}"], processes, config, check))
     quiet_libraries()
     if seeds > 1 and not dry_run:
         from toolkit.seeds import run_seeds
 
-        run_seeds(resolved, seeds, overwrite=overwrite, resume=resume, processes=processes)
+        run_seeds(resolved, seeds, overwrite, resume, processes, recipe_file=recipe)
         return
     from toolkit.train import run as run_recipe
 
-    run_recipe(resolved, overwrite=overwrite, dry_run=dry_run, resume=resume, processes=processes)
+    run_recipe(resolved, overwrite, dry_run, resume, processes, recipe_file=recipe)
 
 
 @app.command()
 @friendly_errors
 def validate(
-    recipes: Annotated[Optional[list[Path]], typer.Argument(help="Recipe YAML files.")] = None,  # noqa: UP045
+    recipes: Annotated[list[Path] | None, typer.Argument(help="Recipe YAML files.")] = None,
     set_: Annotated[
-        Optional[list[str]],  # noqa: UP045
+        list[str] | None,
         typer.Option("--set", help="Override a recipe key before validating (repeatable)."),
     ] = None,
     explain: Annotated[
@@ -113,7 +108,7 @@ def validate(
     checkpoint's config is at hand (a local directory or the hub cache); no weights or data."""
     from toolkit.recipe import explain as explain_rows
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.tasks.registry import task_for
 
     if explain:
         for key, default, description in explain_rows():
@@ -122,7 +117,7 @@ def validate(
         raise ToolkitError("validate: give at least one recipe file (or --explain)")
     for path in recipes or []:
         recipe = load_recipe(path, set_)
-        task = get_task(recipe.task.name)(recipe)
+        task = task_for(recipe)
         family = cached_family(recipe.model)
         if family is not None:
             task.head(family)  # raises with the reason and the alternative
@@ -162,11 +157,11 @@ def eval_(
     split: Annotated[str, typer.Option(help="Held-out split recorded by the run.")] = "test",
     data: Annotated[
         str | None, typer.Option(help="Score this file instead (recipe's columns).")
-    ] = None,  # noqa: UP045
-    recipe: Annotated[str | None, typer.Option(help="Recipe, for a bare model directory.")] = None,  # noqa: UP045
+    ] = None,
+    recipe: Annotated[str | None, typer.Option(help="Recipe, for a bare model directory.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Evaluation batch size.")] = 128,
     perturb: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="Also score perturbed copies: comma list of synonym, typo, drop."),
     ] = None,
     perturb_p: Annotated[float, typer.Option(help="Share of words perturbed.")] = 0.15,
@@ -175,11 +170,11 @@ def eval_(
         bool, typer.Option(help="Classification: counterfactual identity-term swap probe.")
     ] = False,
     terms: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Extra/overriding term groups for --fairness (json, same schema)."),
     ] = None,
     metric: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="Several runs: sort the comparison by this metric."),
     ] = None,
 ) -> None:
@@ -202,14 +197,14 @@ def eval_(
     probes = [Perturb(perturb, perturb_p, seed)] if perturb is not None else []
     probes += [Fairness(terms)] if fairness else []
     quiet_libraries()
-    from toolkit import report
+    from toolkit.console import console, print_eval
     from toolkit.evaluation import evaluate_target
 
     metrics, out_file = evaluate_target(target, split, data, recipe, batch_size, probes)
-    report.print_eval(metrics, title=f"{target} on {data or split}")
+    print_eval(metrics, title=f"{target} on {data or split}")
     for probe in probes:
         probe.show(metrics[probe.key])
-    report.console.print(f"written: {out_file}")
+    console.print(f"written: {out_file}")
 
 
 @app.command()
@@ -217,7 +212,7 @@ def eval_(
 def merge(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a peft (LoRA) run.")],
     out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Where to write the merged model; default RUN/merged."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
@@ -235,17 +230,17 @@ def merge(
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (classification or QA).")],
     text: Annotated[str, typer.Argument(help="Text to explain; the context, for QA.")],
-    question: Annotated[Optional[str], typer.Option(help="The question (QA runs).")] = None,  # noqa: UP045
+    question: Annotated[str | None, typer.Option(help="The question (QA runs).")] = None,
     method: Annotated[
         str, typer.Option(help="integrated-gradients or gradient-x-input.")
     ] = "integrated-gradients",
     steps: Annotated[int, typer.Option(min=1, help="Integrated-gradients steps.")] = 32,
     target: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option(help="Label to explain; default the predicted one."),
     ] = None,
     json_out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option("--json", help="Also write the attributions to this json file."),
     ] = None,
 ) -> None:
@@ -268,7 +263,7 @@ def explain(
 def report_(
     run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
     out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Where to write the HTML file; default RUN/report.html."),
     ] = None,
     explain: Annotated[
@@ -281,68 +276,96 @@ def report_(
     typer.echo(f"written: {write_report(run_dir, out, explain=explain)}")
 
 
-ListOption = Optional[list[str]]  # noqa: UP045  (typer needs Optional on 3.10)
+class StepKeysHelp(TyperCommand):
+    """Ends `--help` with every augment method's step keys, read from the step classes when help
+    is asked for: they never drift from the schema, and `toolkit --help` imports no pydantic."""
+
+    def format_help(self, ctx, formatter):
+        super().format_help(ctx, formatter)
+        formatter.write(step_keys_help())
 
 
-@app.command()
+def step_keys_help() -> str:
+    import json
+
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from toolkit.augment.files import CLI_DEFAULTS
+    from toolkit.recipe_augment import step_keys
+
+    console = Console()
+    with console.capture() as captured:
+        for methods, keys in step_keys():
+            table = Table.grid(padding=(0, 2))
+            for key, default, description in keys:
+                default = CLI_DEFAULTS.get(key, default)
+                shown = default if isinstance(default, str) else json.dumps(default)
+                table.add_row(Text(f"{key}={shown}", style="bold cyan"), Text(description))
+            title = f"--step keys: {methods}"
+            console.print(Panel(table, title=title, title_align="left", border_style="dim"))
+    return captured.get()
+
+
+@app.command(cls=StepKeysHelp)
 @friendly_errors
 def augment(
     source: Annotated[Path, typer.Argument(help="Data file (csv, tsv, json, jsonl, parquet).")],
     out: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Output csv/jsonl/json/parquet; default SOURCE.augmented.EXT."),
     ] = None,
     recipe: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option(help="Use this recipe's augment steps, task columns and seed."),
     ] = None,
-    set_: Annotated[ListOption, typer.Option("--set", help="Recipe override KEY=VALUE.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Recipe override KEY=VALUE.")
+    ] = None,
     method: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(help="synonym, swap, delete, insert, typo, back_translation, contextual."),
+        str | None, typer.Option(help="Augmentation method (default synonym; see below).")
+    ] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(help="A step key of the method, KEY=VALUE (repeatable; keys below)."),
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option("-n", "--n", help="Variants per row, --step n=N; default 2.")
     ] = None,
     column: Annotated[str, typer.Option(help="Text column to augment.")] = "text",
-    n: Annotated[int, typer.Option(min=1, help="Variants per row.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    p: Annotated[Optional[float], typer.Option(help="Share of words edited.")] = None,  # noqa: UP045
-    protect: Annotated[ListOption, typer.Option(help="Word or phrase never edited.")] = None,
-    engine: Annotated[Optional[str], typer.Option(help="apertium or neural.")] = None,  # noqa: UP045
-    pivot: Annotated[Optional[str], typer.Option(help="Pivot language.")] = None,  # noqa: UP045
-    source_lang: Annotated[Optional[str], typer.Option(help="Text language.")] = None,  # noqa: UP045
-    forward_model: Annotated[Optional[str], typer.Option(help="Neural source→pivot.")] = None,  # noqa: UP045
-    backward_model: Annotated[Optional[str], typer.Option(help="Neural pivot→source.")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Contextual: model.")] = None,  # noqa: UP045
-    filter_model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(help="Classifier: drop variants whose label it flips."),
-    ] = None,
-    label_column: Annotated[str, typer.Option(help="Label column (for --filter-model).")] = "label",
+    label_column: Annotated[
+        str, typer.Option(help="Label column (checked by --step filter_model=RUN).")
+    ] = "label",
     held_out: Annotated[
-        Optional[list[Path]],  # noqa: UP045
+        list[Path] | None,
         typer.Option(help="Held-out file: variants nearly duplicating its rows are dropped."),
     ] = None,
     originals: Annotated[bool, typer.Option(help="Keep the original rows.")] = True,
     cache: Annotated[bool, typer.Option(help="Reuse cached results of identical steps.")] = True,
 ) -> None:
-    """Write augmented copies of a table's text (labels and other columns are kept)."""
-    quiet_libraries()
-    from toolkit.augment.files import augment_file, cli_plan, recipe_plan, step_from_options
+    """Write augmented copies of a table's text (labels and other columns are kept).
 
-    step_options = [method, p, protect, engine, pivot, source_lang, forward_model, backward_model,
-                    model, filter_model]  # fmt: skip
-    if recipe is not None and any(o is not None for o in step_options):
-        raise ToolkitError("--recipe: the steps come from the recipe; drop the method options")
+    The step: --method M and its keys, --step KEY=VALUE (the value read as YAML, as --set reads it).
+    E.g. toolkit augment train.csv --method typo --step p=0.3 --step protect=ACME
+    Or a recipe's steps, task columns and seed: toolkit augment train.csv --recipe recipe.yaml
+    """
+    quiet_libraries()
+    from toolkit.augment.files import augment_file, cli_plan, cli_step, recipe_plan
+
+    if recipe is not None and (method is not None or step or n is not None):
+        raise ToolkitError(
+            "--recipe: the steps come from the recipe; drop the method options (--method, "
+            "--step, -n)"
+        )
     if recipe is not None:
         plan = recipe_plan(recipe, set_ or [])
         plan = (*plan[:3], plan[3] + list(held_out or []))
     else:
-        options = dict(
-            method=method or "synonym", n=n, p=p, protect=protect, engine=engine, pivot=pivot,
-            source_lang=source_lang, forward_model=forward_model, backward_model=backward_model,
-            model=model, filter_model=filter_model,
-        )  # fmt: skip
-        step = step_from_options(options)
-        plan = cli_plan(step, column, label_column if filter_model else None, seed, held_out or [])
+        chosen = cli_step(method or "synonym", step or [], n)
+        plan = cli_plan(chosen, column, label_column, seed, held_out or [])
     summary, written = augment_file(source, out, plan, originals, cache)
     for line in summary.lines():
         typer.echo(line)

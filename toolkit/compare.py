@@ -8,40 +8,35 @@ table then lists every headline metric with its bootstrap interval, sorted by `-
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import ToolkitError
 
-# The held-out metrics each task reports (canonical task names), for checking --metric early.
-HELD_OUT_METRICS = {
-    "classification": ("accuracy", "f1_macro"),
-    "translation": ("bleu", "chrf", "loss", "perplexity"),
-    "text-generation": ("loss", "perplexity", "rouge1", "rouge2", "rougeL"),
-    "question-answering": ("exact_match", "f1"),
-    "pretraining": ("loss", "perplexity"),
-}
+if TYPE_CHECKING:
+    from toolkit.tasks.base import Task
+
 LOWER_IS_BETTER = ("loss", "perplexity")
 
 
-def task_of(target: Path, recipe_path: str | None) -> str:
-    from toolkit.evaluation import locate_model
+def task_of(target: Path, recipe_path: str | None) -> type[Task]:
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.rundir import RunDir
+    from toolkit.tasks.registry import get_task
 
-    _, recipe_file = locate_model(target, recipe_path)
-    return get_task(load_recipe(recipe_file).task.name).name
+    return get_task(load_recipe(RunDir(target).open(recipe_path).recipe_file).task.name)
 
 
 def check_plan(targets: list[Path], recipe_path: str | None, metric: str | None) -> str:
     """One task for all targets, and a metric that task reports; returns the sort metric."""
     tasks = {str(target): task_of(target, recipe_path) for target in targets}
     if len(set(tasks.values())) > 1:
-        listing = ", ".join(f"{t} ({name})" for t, name in tasks.items())
+        listing = ", ".join(f"{t} ({task.name})" for t, task in tasks.items())
         raise ToolkitError(f"eval: runs of different tasks cannot share a table: {listing}")
     task = next(iter(tasks.values()))
-    known = HELD_OUT_METRICS.get(task, ())
+    known = task.held_out_metrics
     if metric is not None and metric not in known:
         raise ToolkitError(
-            f"--metric: {task} reports no {metric!r} (its metrics: {', '.join(known)})"
+            f"--metric: {task.name} reports no {metric!r} (its metrics: {', '.join(known)})"
         )
     return metric or known[0]
 
@@ -63,9 +58,9 @@ def compare_runs(
 def print_comparison(key: str, rows: list[tuple[Path, dict]], title: str) -> None:
     from rich.table import Table
 
-    from toolkit import report
+    from toolkit.console import console, headline, with_ci
 
-    columns = list(dict.fromkeys(k for _, m in rows for k in report.headline(m)))
+    columns = list(dict.fromkeys(k for _, m in rows for k in headline(m)))
     table = Table(title=f"{title} (sorted by {key}, 95% bootstrap intervals)")
     table.add_column("run")
     for column in columns:
@@ -74,5 +69,5 @@ def print_comparison(key: str, rows: list[tuple[Path, dict]], title: str) -> Non
     for number, (target, scores) in enumerate(rows):
         label = target.name if short else str(target)
         name = f"[bold]{label}[/]" if number == 0 else label
-        table.add_row(name, *(report.with_ci(scores, c) if c in scores else "-" for c in columns))
-    report.console.print(table)
+        table.add_row(name, *(with_ci(scores, c) if c in scores else "-" for c in columns))
+    console.print(table)

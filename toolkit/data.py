@@ -10,9 +10,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.rundir import RunDir
 
 FILE_BUILDERS = {
     ".csv": "csv",
@@ -187,10 +190,10 @@ def carve(train: Any, needed: list[str], data: Any) -> tuple[Any, dict[str, tupl
     return train.select(remaining), carved
 
 
-def write_held_out(splits: Splits, run_dir: Path) -> None:
+def write_held_out(splits: Splits, run_dir: RunDir) -> None:
     """Record the split provenance and the held-out rows themselves in the run directory."""
-    folder = run_dir / "splits"
-    folder.mkdir(parents=True, exist_ok=True)
     for name in HELD_OUT:
-        getattr(splits, name).to_json(str(folder / f"{name}.jsonl"), lines=True, force_ascii=False)
-    (run_dir / "splits.json").write_text(json.dumps(splits.record, indent=1) + "\n")
+        path = run_dir.split_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        getattr(splits, name).to_json(str(path), lines=True, force_ascii=False)
+    run_dir.splits_record.write_text(json.dumps(splits.record, indent=1) + "\n")

@@ -25,11 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.tasks.classification import Classification
+from toolkit.tasks.qa import QuestionAnswering
+
+if TYPE_CHECKING:
+    from toolkit.tasks.base import Head, Task
 from toolkit.explain_render import render_html, render_terminal, to_dict  # noqa: F401  (re-exported)
 
 METHODS = ("integrated-gradients", "gradient-x-input")
@@ -70,10 +75,11 @@ def explain_text(
     batch_size: int = 32,
 ) -> Explanation:
     """Attribute a run's prediction on `text` (the context, with `question`, for QA)."""
-    from toolkit.evaluation import locate_model
+    from toolkit.evaluation import saved_head
     from toolkit.lora import load_run_model
     from toolkit.recipe import load_recipe
-    from toolkit.tasks import get_task
+    from toolkit.rundir import RunDir
+    from toolkit.tasks.registry import task_for
 
     if method not in METHODS:
         raise ToolkitError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
@@ -81,11 +87,12 @@ def explain_text(
         raise ToolkitError("--steps: must be at least 1")
     if not text.strip():
         raise ToolkitError("explain: the text is empty; give the sentence to explain")
-    model_dir, recipe_file = locate_model(Path(run_dir), None)
+    model_dir, recipe_file = RunDir(run_dir).open()
     recipe = load_recipe(recipe_file)
-    task = get_task(recipe.task.name)(recipe)
-    check_explainable(task, model_dir)
-    qa = task.name == "question-answering"
+    task = task_for(recipe)
+    head = saved_head(task, model_dir)  # before any weights load
+    task.bind(head)
+    qa = explained_kind(task, head) == "spans"
     if qa and not (question or "").strip():
         raise ToolkitError("explain: question-answering runs need --question (TEXT is the context)")
     if not qa and question is not None:
@@ -95,24 +102,22 @@ def explain_text(
     loaded = load_run_model(model_dir, task.head, recipe.model.source())
     loaded.model.eval()
     if qa:
+        assert isinstance(task, QuestionAnswering)
         return explain_qa(loaded, task.settings, text, question, method, steps, batch_size)
+    assert isinstance(task, Classification)
     task.from_model(loaded.model.config)
     return explain_class(loaded, task, text, method, steps, target, batch_size)
 
 
-def check_explainable(task: Any, model_dir: Path) -> None:
-    """Refuse, before loading weights, runs whose model writes text instead of scoring it."""
-    if task.name == "question-answering":
-        from toolkit.models import family_of, load_config
-
-        task.head(family_of(load_config(str(model_dir)), str(model_dir)))
-        if task.generative:
-            raise ToolkitError(
-                "explain: question-answering runs on T5-family (encoder-decoder) models generate "
-                f"text; {SUPPORTED}"
-            )
-    elif task.name != "classification":
-        raise ToolkitError(f"explain: {task.name} runs generate text; {SUPPORTED}")
+def explained_kind(task: Task, head: Head) -> str:
+    """What an explanation attributes ("labels" or "spans"); refuses runs whose model writes
+    text instead of scoring it."""
+    kind = task.capabilities().explain
+    if kind is None:
+        raise ToolkitError(
+            f"explain: {task.name} runs on this model write text (a {head.kind.value}); {SUPPORTED}"
+        )
+    return kind
 
 
 def explain_class(loaded, task, text, method, steps, target, batch_size) -> Explanation:
@@ -146,7 +151,7 @@ def explain_qa(loaded, s, text, question, method, steps, batch_size) -> Explanat
     import torch
 
     from toolkit.qa_postprocess import _as_matrix, _best_spans
-    from toolkit.tasks.qa import check_question_lengths
+    from toolkit.tasks.qa_rows import check_question_lengths
 
     tokenizer = loaded.tokenizer
     if not getattr(tokenizer, "is_fast", False):

@@ -52,7 +52,7 @@ def pieces(expl: Explanation) -> list[tuple[str, list[tuple[str, float | None]]]
 
 
 def headline(expl: Explanation) -> str:
-    what = "label" if expl.task == "classification" else "answer"
+    what = "answer" if expl.question is not None else "label"  # spans answer a question
     method = expl.method.replace("-", " ")
     return (
         f"{what}: {expl.prediction or '(no answer)'}  p={expl.probability:.3f}   "

@@ -17,9 +17,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+from toolkit.tasks.classification import Classification
+
+if TYPE_CHECKING:
+    from toolkit.evaluation import EvalContext
+    from toolkit.tasks.base import Task
 
 TERMS_FILE = Path(__file__).with_name("fairness_terms.json")
 SCHEMA = 'schema: {"GROUP": {"sides": ["A", "B"], "pairs": [["he", "she"], ...], "about": "..."}}'
@@ -129,18 +134,20 @@ class Fairness:
         self.terms = terms
         self.groups = load_terms(terms)
 
-    def check(self, task: Any) -> None:
-        if task.name != "classification":
+    def check(self, task: Task) -> None:
+        if not task.capabilities().fairness:
             raise ToolkitError(
                 f"--fairness: the probe needs a classification run (this run's task is {task.name})"
             )
 
-    def run(self, context: Any) -> dict:
+    def run(self, context: EvalContext) -> dict:
         from datasets import Dataset
 
-        from toolkit.report import write_jsonl
+        from toolkit.rundir import write_jsonl
 
-        column = context.task.text_column
+        task = context.task
+        assert isinstance(task, Classification)  # check() let only classification through
+        column = task.text_column
         rows = context.table.to_list()
         swaps = [(group, i, *group.swap(str(row[column])))
                  for group in self.groups.values() for i, row in enumerate(rows)]  # fmt: skip
@@ -150,9 +157,9 @@ class Fairness:
             table = Dataset.from_list([{**rows[i], column: new} for _, i, new, _ in swaps],
                                       features=context.table.features)  # fmt: skip
             records = context.score(table)[1]
-        cls = reference_class(context.task.label_names)
+        cls = reference_class(task.label_names)
         pairs = [pair_of(s, context.records[s[1]], after, cls) for s, after in zip(swaps, records)]
-        out = context.folder / f"{context.name}_fairness.jsonl"
+        out = context.run.eval_rows(context.name, "fairness")
         write_jsonl(out, [without(p, "flipped", "orient") for p in pairs if p["flipped"]])
         groups = {name: summary(group, [p for p in pairs if p["group"] == name])
                   for name, group in self.groups.items()}  # fmt: skip
@@ -190,7 +197,7 @@ def summary(group: Group, pairs: list[dict]) -> dict:
 def print_fairness(result: dict) -> None:
     from rich.table import Table
 
-    from toolkit.report import console
+    from toolkit.console import console
 
     table = Table(title=f"fairness probe: P({result['class']}) under term swaps")
     for header in ("group", "pairs", "flipped", "mean |ΔP|", "signed ΔP", "B − A"):

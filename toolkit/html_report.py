@@ -18,15 +18,9 @@ from typing import Any
 
 from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
-from toolkit.report_data import (
-    SAMPLE_FIELDS,
-    confusion_counts,
-    explain_inputs,
-    interval,
-    is_number,
-    load_run,
-    worst_errors,
-)
+from toolkit.report_data import interval, is_number, load_run, read_jsonl, report_task
+from toolkit.rundir import RunDir
+from toolkit.tasks.base import ReportPieces
 
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
@@ -49,7 +43,7 @@ def write_report(run_dir: Path | str, out: Path | str | None = None, explain: bo
     """Write the report (default RUN/report.html) atomically and return its path."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    target = Path(out) if out is not None else run_dir / "report.html"
+    target = Path(out) if out is not None else RunDir(run_dir).report
     if not target.parent.is_dir():
         raise ToolkitError(f"--out: folder {target.parent} does not exist")
     page = render(run, explain)
@@ -131,7 +125,7 @@ def summary_section(run: dict) -> str:
     facts = {
         "run": str(run["dir"]),
         "model": model.get("name"),
-        "task": f"{task.get('name')} ({run['kind']} predictions)" if task.get("name") else None,
+        "task": task.get("name"),
         "model type": config.get("model_type"),
         "architecture": ", ".join(config.get("architectures") or []) or None,
         "family": train.get("family"),
@@ -161,28 +155,31 @@ def curves_section(run: dict) -> str:
     )
 
 
-def confusion_section(run: dict) -> str:
+NO_TASK = "the run's recipe names no task this toolkit knows: no task-specific sections"
+
+
+def confusion_section(pieces: ReportPieces | None) -> str:
     from toolkit.report_plots import confusion_picture
 
-    if run["kind"] != "classification":
+    if pieces is None or pieces.confusion is None:
         return note("not a classification run")
-    uri = confusion_picture(*confusion_counts(run["predictions"]))
+    uri = confusion_picture(*pieces.confusion)
     return f'<img id="confusion-matrix" alt="confusion matrix of the test split" src="{uri}">'
 
 
-def errors_section(run: dict) -> str:
+def errors_section(run: dict, pieces: ReportPieces | None) -> str:
     if not run["predictions"]:
         return note("no predictions/test.jsonl in this run")
-    lead, header, rows = worst_errors(run["predictions"], run["kind"], MAX_ERRORS)
-    return note(lead) + (table(header, rows) if rows else "")
+    if pieces is None:
+        return note(NO_TASK)
+    rows = pieces.errors[:MAX_ERRORS]
+    return note(pieces.errors_lead) + (table(pieces.errors_header, rows) if rows else "")
 
 
-def samples_section(run: dict) -> str:
-    fields = SAMPLE_FIELDS.get(run["kind"])
-    if fields is None:
+def samples_section(pieces: ReportPieces | None) -> str:
+    if pieces is None or not pieces.samples_header:
         return note("no generated text in this run's predictions")
-    rows = [[r.get(f, "") for f in fields] for r in run["predictions"][:MAX_SAMPLES]]
-    return table(list(fields), rows)
+    return table(pieces.samples_header, pieces.samples[:MAX_SAMPLES])
 
 
 def explanation_section(run: dict, enabled: bool) -> str:
@@ -194,10 +191,13 @@ def explanation_section(run: dict, enabled: bool) -> str:
         explain = importlib.import_module("toolkit.explain")
     except ImportError:
         return note("no explanation: toolkit.explain is not installed")
-    inputs = explain_inputs(run)
+    task = report_task(run["recipe"])
+    explained = task is not None and task.capabilities().explain is not None
+    rows = read_jsonl(RunDir(run["dir"]).split_file("test"))[:1] if explained else []
+    inputs = task.explain_inputs(run["predictions"], rows) if explained else None
     if inputs is None:
         return note("explanations cover classification and extractive QA test rows")
-    from toolkit.cli import quiet_libraries  # no load reports or progress bars in the way
+    from toolkit.console import quiet_libraries  # no load reports or progress bars in the way
 
     try:
         quiet_libraries()
@@ -209,7 +209,7 @@ def explanation_section(run: dict, enabled: bool) -> str:
 def probes_section(run: dict) -> str:
     """What `toolkit eval --perturb/--fairness` stored in RUN/eval/*.json, if anything."""
     perturbed, fair = [], []
-    for path in sorted((run["dir"] / "eval").glob("*.json")):
+    for path in RunDir(run["dir"]).eval_results():
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -247,13 +247,15 @@ def versions_section(run: dict) -> str:
 
 
 def render(run: dict, explain: bool = True) -> str:
+    task = report_task(run["recipe"])
+    pieces = task.report(run["predictions"]) if task is not None else None
     bodies = {
         "summary": summary_section(run),
         "metrics": metrics_section(run),
         "curves": curves_section(run),
-        "confusion": confusion_section(run),
-        "errors": errors_section(run),
-        "samples": samples_section(run),
+        "confusion": confusion_section(pieces),
+        "errors": errors_section(run, pieces),
+        "samples": samples_section(pieces),
         "explanation": explanation_section(run, explain),
         "probes": probes_section(run),
         "recipe": f"<pre>{escape(run['recipe_text'])}</pre>",

@@ -13,7 +13,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from toolkit.errors import ToolkitError
 
@@ -75,11 +75,18 @@ def check_process_count(num_processes: int) -> None:
         )
 
 
-def relaunch(argv: list[str], num_processes: int, config: str | None) -> int:
-    """Run this command again under accelerate launch; returns its exit code."""
+def relaunch(
+    argv: list[str], num_processes: int, config: str | None,
+    check: Callable[[], None] | None = None,
+) -> int:  # fmt: skip
+    """Run this command again under accelerate launch; returns its exit code. `check` refuses
+    what the processes would (e.g. the output dir) once the launch itself is known to be valid,
+    before any of them starts."""
     if config is None:
         check_process_count(num_processes)
     command = launch_command(argv, num_processes, config)
+    if check is not None:
+        check()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call(command, env=env)
 

@@ -15,12 +15,18 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+from toolkit.tasks.base import HeadKind
+
+if TYPE_CHECKING:
+    from toolkit.models import Family, LoadedModel
+    from toolkit.recipe import Recipe
+    from toolkit.tasks.base import Head
 
 # Heads a task adds on top of the checkpoint: new weights, so they train in full with the adapter.
 HEAD_MODULES = ("classifier", "pre_classifier", "score", "classification_head", "qa_outputs")
@@ -30,7 +36,7 @@ QLORA_NEEDS = (
 )
 
 
-def check_peft(recipe: Any, model_type: str, family: Any, head: str) -> None:
+def check_peft(recipe: Recipe, model_type: str, family: Family, head: Head) -> None:
     """Preflight, before any data, weights or files: refuse what a peft run cannot do."""
     settings = recipe.peft
     if settings.method == "qlora" and not qlora_available():
@@ -40,7 +46,7 @@ def check_peft(recipe: Any, model_type: str, family: Any, head: str) -> None:
             "model.freeze_layers/freeze_embeddings: with a peft section the base model is frozen "
             "already (only the adapters and the task head train); drop them"
         )
-    if head == "bert2bert":
+    if head.kind is HeadKind.BERT2BERT:
         raise ToolkitError(
             "peft: text-to-text on an encoder builds a bert2bert model whose cross-attention "
             "starts from random weights, which a frozen base cannot learn; drop the peft section "
@@ -61,7 +67,7 @@ def qlora_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
-def load_options(recipe: Any) -> dict[str, Any]:
+def load_options(recipe: Recipe) -> dict[str, Any]:
     """Extra from_pretrained arguments for the base model: QLoRA's 4-bit NF4 quantization."""
     if recipe.peft is None or recipe.peft.method != "qlora":
         return {}
@@ -78,11 +84,11 @@ def load_options(recipe: Any) -> dict[str, Any]:
     return {"quantization_config": quantization}
 
 
-def apply_peft(loaded: Any, recipe: Any) -> None:
+def apply_peft(loaded: LoadedModel, recipe: Recipe) -> None:
     """Wrap `loaded.model` in a peft LoRA model as the recipe says; prints the trainable count."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from toolkit import report
+    from toolkit.console import console
 
     settings, model = recipe.peft, loaded.model
     targets = list(settings.target_modules or loaded.family.lora_targets)
@@ -114,7 +120,7 @@ def apply_peft(loaded: Any, recipe: Any) -> None:
     loaded.model = wrapped
     trainable, total = wrapped.get_nb_trainable_parameters()
     trained_in_full = ", ".join([*heads, *settings.modules_to_save]) or "nothing"
-    report.console.print(
+    console.print(
         f"[bold]peft[/] {settings.method} r={settings.r} alpha={settings.alpha} "
         f"dropout={settings.dropout} on {', '.join(targets)}; trained in full: {trained_in_full}; "
         f"{trainable:,} of {total:,} parameters trainable ({100 * trainable / total:.2f}%)"
@@ -194,7 +200,9 @@ def save_head_config(model: Any, folder: Path) -> None:
     model.get_base_model().config.save_pretrained(str(folder))
 
 
-def load_run_model(model_dir: Path, head_for: Any, source: dict[str, Any] | None = None) -> Any:
+def load_run_model(
+    model_dir: Path, head_for: Callable[[Family], Head], source: dict[str, Any] | None = None
+) -> LoadedModel:
     """A run's model: a full checkpoint, or the base of adapter_config.json plus the adapter
     (`source`, the recipe's revision/gguf_file, helps find that base)."""
     from toolkit.models import load_for_task, load_tokenizer
@@ -237,34 +245,38 @@ def head_settings(model_dir: Path) -> dict[str, Any]:
 def merge_run(run_dir: Path, out_dir: Path | None = None, overwrite: bool = False) -> Path:
     """`toolkit merge`: base + adapter folded into one full model (with the tokenizer) in
     `out_dir` (default `<run>/merged`), written beside it first and moved into place whole."""
-    from toolkit.evaluation import locate_model
     from toolkit.recipe import load_recipe
-    from toolkit.report import move_into_place
-    from toolkit.tasks import get_task
+    from toolkit.rundir import RunDir
+    from toolkit.tasks.registry import task_for
 
-    run_dir = Path(run_dir)
-    model_dir, recipe_file = locate_model(run_dir, None)
+    run = RunDir(run_dir)
+    model_dir, recipe_file = run.open()
     if not (model_dir / "adapter_config.json").is_file():
         raise ToolkitError(
-            f"{run_dir}: not a peft run (no {model_dir}/adapter_config.json); its model is a "
+            f"{run.path}: not a peft run (no {model_dir}/adapter_config.json); its model is a "
             "full model already"
         )
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "merged"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ToolkitError(f"--out: {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise ToolkitError(f"--out: {out_dir} already exists; pass --overwrite to replace it")
-    recipe = load_recipe(recipe_file)
-    task = get_task(recipe.task.name)(recipe)
-    loaded = load_run_model(model_dir, task.head, recipe.model.source())
-    merged = loaded.model.merge_and_unload()
-    staging = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        merged.save_pretrained(str(staging))
-        loaded.tokenizer.save_pretrained(str(staging))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    move_into_place(staging, out_dir)  # an old out_dir is removed only after the swap
-    return out_dir
+    target = RunDir(out_dir if out_dir is not None else run.path / "merged", key="--out")
+    with target.claim(merge_inputs(run.path, model_dir), overwrite, kind="merge"):
+        recipe = load_recipe(recipe_file)
+        loaded = load_run_model(model_dir, task_for(recipe).head, recipe.model.source())
+        merged = loaded.model.merge_and_unload()
+        staging = target.start_staging(None, kind="merge")
+        try:
+            merged.save_pretrained(str(staging.path))
+            loaded.tokenizer.save_pretrained(str(staging.path))
+        except BaseException:
+            shutil.rmtree(staging.path, ignore_errors=True)
+            raise
+        target.publish()  # an old out_dir is removed only after the swap
+    return target.path
+
+
+def merge_inputs(run: Path, model_dir: Path) -> dict[str, Path]:
+    """What a merged model is never written over: the run, and the adapter's local base."""
+    adapter = json.loads((model_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    base = adapter.get("base_model_name_or_path")
+    found = {"the run": run}
+    if isinstance(base, str) and base and Path(base).expanduser().is_dir():
+        found["the adapter's base model"] = Path(base).expanduser()
+    return found

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.tasks.base import Head
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,11 @@ FAMILIES: dict[str, Family] = {
 
 @dataclass
 class LoadedModel:
-    model: Any
-    tokenizer: Any
+    model: Any  # a transformers PreTrainedModel, or a peft PeftModel around one
+    tokenizer: Any  # a transformers PreTrainedTokenizerBase
     family: Family
     model_type: str
+    head: Head
 
     @property
     def parameter_count(self) -> int:
@@ -146,7 +150,7 @@ def apply_dropout(config: Any, family: Family, dropout: float | None) -> list[st
 
 def load_for_task(
     name: str,
-    head_for: Callable[[Family], str],
+    head_for: Callable[[Family], Head],
     config_updates: dict[str, Any],
     dropout: float | None = None,
     source: dict[str, Any] | None = None,
@@ -155,13 +159,13 @@ def load_for_task(
     """Load tokenizer and task head model of a checkpoint, with family fixes applied.
 
     Args:
-        head_for: the task's choice of transformers Auto class for a family (it raises a
+        head_for: the task's choice of head for a family (`Task.head`; it raises a
             ToolkitError for a family the task cannot use).
         source: from_pretrained arguments that locate the checkpoint (revision, gguf_file).
         model_options: further from_pretrained arguments for the model only (QLoRA's
             quantization_config).
     """
-    import transformers
+    from toolkit.tasks.base import HeadKind
 
     config = load_config(name, source)
     family = family_of(config, name)
@@ -172,16 +176,15 @@ def load_for_task(
     apply_dropout(config, family, dropout)
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
-    if head == "bert2bert":
+    if head.kind is HeadKind.BERT2BERT:
         model = load_bert2bert(name, family, tokenizer, dropout, (source or {}).get("revision"))
     else:
-        model_class = getattr(transformers, head)
-        model = model_class.from_pretrained(
+        model = head.kind.auto_class().from_pretrained(
             name, config=config, **(source or {}), **(model_options or {})
         )
     if (source or {}).get("gguf_file"):
         forget_gguf_quantizer(model)
-    return LoadedModel(model, tokenizer, family, config.model_type)
+    return LoadedModel(model, tokenizer, family, config.model_type, head)
 
 
 def forget_gguf_quantizer(model: Any) -> None:
@@ -193,15 +196,18 @@ def forget_gguf_quantizer(model: Any) -> None:
         quantizer.remove_quantization_config(model)
 
 
-def check_head(head: str, config: Any, name: str) -> None:
+def check_head(head: Head, config: Any, name: str) -> None:
     """Refuse, before loading weights, a head transformers has no class for on this model."""
-    import transformers
+    from toolkit.tasks.base import HeadKind
 
-    mapping = getattr(getattr(transformers, head, None), "_model_mapping", None)
+    if head.kind is HeadKind.BERT2BERT:
+        return
+    mapping = getattr(head.kind.auto_class(), "_model_mapping", None)
     if mapping is not None and type(config) not in mapping:
         raise ToolkitError(
             f"model.name: {name!r} is a {config.model_type!r} model, for which transformers has "
-            f"no {head.removeprefix('AutoModelFor')} head; use another checkpoint for this task"
+            f"no {head.kind.auto_class().__name__.removeprefix('AutoModelFor')} head; use another "
+            "checkpoint for this task"
         )
 
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit.inference import autocast
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 Offsets = Sequence[Sequence[int] | None]
+Batch = dict[str, list]
+LABELS = ("start_positions", "end_positions")
 
 
 def prepare_features(
@@ -233,3 +240,49 @@ def _span_answer(context: str, span: tuple[int, int], score: float, null: float)
 
 def _answer(text: str, score: float, start: int, null: float) -> dict[str, Any]:
     return {"prediction_text": text, "score": score, "start": start, "no_answer_score": null}
+
+
+class SpanCollator:
+    """Pads the model inputs and span labels of each window on the right, since the labels are
+    positions in the unpadded sequence; bookkeeping columns (offsets, example ids) are dropped."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase):
+        self.tokenizer = tokenizer
+        self.keep = {*tokenizer.model_input_names, *LABELS}
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        kept = [{k: v for k, v in feature.items() if k in self.keep} for feature in features]
+        return self.tokenizer.pad(kept, padding=True, return_tensors="pt", padding_side="right")
+
+
+def span_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    features: Batch,
+    batch_size: int,
+    precision: str,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Start and end logits of every window, unpadded, in the features' order.
+
+    Windows are batched longest first, so each batch pads to nearly its own length.
+    """
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    pad = SpanCollator(tokenizer)
+    names = [name for name in features if name in pad.keep and name not in LABELS]
+    lengths = [len(ids) for ids in features["input_ids"]]
+    order = np.argsort(lengths, kind="stable")[::-1].tolist()
+    starts: list[np.ndarray] = [None] * len(order)  # type: ignore[list-item]
+    ends: list[np.ndarray] = [None] * len(order)  # type: ignore[list-item]
+    with torch.inference_mode():
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            batch = pad([{name: features[name][row] for name in names} for row in rows])
+            with autocast(device, precision):
+                output = model(**{key: value.to(device) for key, value in batch.items()})
+            start, end = (x.float().cpu().numpy() for x in (output.start_logits, output.end_logits))
+            for i, row in enumerate(rows):
+                starts[row], ends[row] = start[i, : lengths[row]], end[i, : lengths[row]]
+    return starts, ends

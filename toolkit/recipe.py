@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from toolkit.errors import ToolkitError
 from toolkit.recipe_augment import AugmentStep, method_names, step_section_for
 from toolkit.recipe_peft import PeftSection
-from toolkit.recipe_tasks import TASK_SECTIONS, ClassificationTask, Section
+from toolkit.recipe_tasks import Section
+from toolkit.tasks.registry import TASKS, get_task, known_tasks, names_of, settings_classes
 
 
 class ScratchSection(Section):
@@ -84,21 +85,19 @@ class ModelSection(Section):
         return {k: v for k, v in (("revision", self.revision), ("gguf_file", self.gguf_file)) if v}
 
 
-TaskSection = Annotated[Union[TASK_SECTIONS], Field(discriminator="name")]  # noqa: UP007
+# The registered tasks' settings classes, told apart by `name` (toolkit/tasks/registry.py).
+TaskSection = Annotated[Union[settings_classes()], Field(discriminator="name")]  # noqa: UP007
 
 
 def task_names() -> list[str]:
-    return sorted(
-        name
-        for section in TASK_SECTIONS
-        for name in get_args(section.model_fields["name"].annotation)
-    )
+    return known_tasks()
 
 
-def task_section_for(name: str) -> type[Section] | None:
-    return next(
-        (s for s in TASK_SECTIONS if name in get_args(s.model_fields["name"].annotation)), None
-    )
+def task_section_for(name: str) -> type[BaseModel] | None:
+    try:
+        return get_task(name).Settings
+    except ToolkitError:
+        return None
 
 
 class DataSection(Section):
@@ -245,6 +244,19 @@ class Recipe(Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
+    def local_inputs(self, recipe_file: Path | None = None) -> dict[str, Path]:
+        """The local files and folders a run reads (the recipe file it came from, data, base
+        model), by label: a run may never be written over a directory holding one."""
+        found = {"the recipe file": recipe_file} if recipe_file is not None else {}
+        for key in ("train", "validation", "test"):
+            spec = getattr(self.data, key)
+            if spec and Path(spec).expanduser().exists():
+                found[f"data.{key}"] = Path(spec).expanduser()
+        model = Path(self.model.name).expanduser()
+        if self.model.scratch is None and model.is_dir():
+            found["the base model (model.name)"] = model
+        return found
+
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe YAML, apply `a.b=c` overrides, validate.
@@ -301,28 +313,44 @@ def describe_error(err: dict[str, Any]) -> str:
     loc = [str(part) for part in err["loc"]]
     if loc[:1] == ["task"] and len(loc) > 1 and task_section_for(loc[1]):
         del loc[1]  # pydantic puts the task's name into the path; users never write it
-    if loc[:1] == ["augment"] and len(loc) > 2 and step_section_for(loc[2]):
-        del loc[2]  # the same for an augment step's method
+    if loc[:1] == ["augment"] and len(loc) > 1:  # inside one step
+        return describe_step_error({**err, "loc": err["loc"][2:]}, where=tuple(loc[:2]))
     key = ".".join(loc)
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ["augment"]:
-        return f"{key}.method: {describe_method(err.get('input'))}"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         given = (err.get("input") or {}).get("name")
         hint = difflib.get_close_matches(str(given), task_names(), n=1, cutoff=0.6)
         head = f"unknown task {given!r}" if given else "missing required key 'task.name'"
         guess = f"; did you mean {hint[0]!r}?" if hint else ""
         return f"task.name: {head}{guess} (known tasks: {', '.join(task_names())})"
-    if err["type"] == "extra_forbidden" and loc[:1] == ["augment"]:
-        known = list(step_section_for(str(err["loc"][2])).model_fields)
-        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        suggestion = f"did you mean {hint[0]!r}?" if hint else f"its keys: {', '.join(known)}"
-        return f"unknown key '{key}' for method {err['loc'][2]!r}; {suggestion}"
     if err["type"] == "extra_forbidden":
         known = known_keys(loc[:-1], task_name=str(err["loc"][1]) if len(err["loc"]) > 2 else None)
         hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
         suggestion = f"did you mean '{'.'.join([*loc[:-1], hint[0]])}'?" if hint else ""
         listing = f"known keys here: {', '.join(known)}"
         return f"unknown key '{key}'; " + (suggestion or listing)
+    return describe_value(err, key)
+
+
+def describe_step_error(err: dict[str, Any], where: tuple[str, ...] = ()) -> str:
+    """describe_error for an error inside one augment step, `loc` relative to the step; `where`
+    is the step's place (('augment', '0') in a recipe, none for `toolkit augment --step`)."""
+    loc = [str(part) for part in err["loc"]]
+    method = loc.pop(0) if loc and step_section_for(loc[0]) else None  # pydantic's, not the user's
+    key = ".".join([*where, *loc])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{'.'.join([*where, 'method'])}: {describe_method(err.get('input'))}"
+    if err["type"] == "extra_forbidden" and method is not None:
+        known = list(step_section_for(method).model_fields)
+        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        suggestion = f"did you mean {hint[0]!r}?" if hint else f"its keys: {', '.join(known)}"
+        owners = [m for m in method_names() if loc[-1] in step_section_for(m).model_fields]
+        owned = f" (a key of {', '.join(owners)})" if owners else ""
+        return f"unknown key '{key}' for method {method!r}{owned}; {suggestion}"
+    return describe_value(err, key)
+
+
+def describe_value(err: dict[str, Any], key: str) -> str:
+    """A missing key, or a value the schema refuses, with the value given."""
     if err["type"] == "missing":
         return f"missing required key '{key}'"
     message = err["msg"].removeprefix("Value error, ")
@@ -347,7 +375,7 @@ def known_keys(loc: list[str], task_name: str | None = None) -> list[str]:
     for part in loc:
         field = model.model_fields.get(part)
         if part == "task" and model is Recipe:
-            model = task_section_for(task_name or "") or ClassificationTask
+            model = task_section_for(task_name or "") or TASKS[0].Settings
             continue
         annotation = getattr(field, "annotation", None)
         candidates = [annotation, *getattr(annotation, "__args__", ())]
@@ -364,9 +392,8 @@ def explain(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[str
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         if model is Recipe and name == "task":
-            for section in TASK_SECTIONS:
-                tags = "|".join(get_args(section.model_fields["name"].annotation))
-                rows.extend(explain(section, f"task[{tags}]."))
+            for task in TASKS:
+                rows.extend(explain(task.Settings, f"task[{'|'.join(names_of(task))}]."))
             continue
         annotation = field.annotation
         nested = [

@@ -7,7 +7,7 @@ same classes validate `toolkit augment`'s command-line options.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, model_validator
 
@@ -117,3 +117,19 @@ def step_section_for(method: str) -> type[Section] | None:
     return next(
         (s for s in STEP_SECTIONS if method in get_args(s.model_fields["method"].annotation)), None
     )
+
+
+def step_keys() -> list[tuple[str, list[tuple[str, Any, str]]]]:
+    """(methods, [(key, default, description)]): the keys every step has, then each class's
+    own, for `toolkit augment --help` (the method itself is `--method`, so left out)."""
+
+    def keys(section: type[Section], skip: set[str]) -> list[tuple[str, Any, str]]:
+        fields = section.model_fields.items()
+        return [(k, f.default, f.description or "") for k, f in fields if k not in skip]
+
+    common = set(StepCommon.model_fields)
+    groups = [("every method", keys(StepCommon, set()))]
+    for step in STEP_SECTIONS:
+        names = ", ".join(get_args(step.model_fields["method"].annotation))
+        groups.append((names, keys(step, common | {"method"})))
+    return groups

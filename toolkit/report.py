@@ -1,53 +1,18 @@
-"""Everything a run shows and leaves behind: console output, progress, logs, the run directory.
-
-A run is written into a staging directory next to its output directory and moved into place
-only when it has finished, so a failed or interrupted run never leaves a partial or clobbered one.
+"""What a run shows while it runs and sums up at the end: banner, dry-run plan, progress, the
+log records, metrics.json's content and the closing summary (the files: toolkit/rundir.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from toolkit.errors import ToolkitError
-
-console = Console(stderr=True, soft_wrap=True)  # long paths and token lists stay whole
-RUN_MARKER = "recipe.yaml"
-
-
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to write over an existing run unless asked to."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ToolkitError(f"output.dir: {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        what = "a run" if (out_dir / RUN_MARKER).exists() else "files"
-        raise ToolkitError(
-            f"output.dir: {out_dir} already holds {what}; pass --overwrite to replace it"
-        )
-
-
-def staging_dir(out_dir: Path) -> Path:
-    return out_dir.parent / f".{out_dir.name}.partial"
-
-
-def start_staging(staging: Path, recipe: Any) -> None:
-    """A fresh staging dir holding the recipe (so `--resume` can tell it is the same run); what
-    an earlier interrupted run left there is removed. Main process only."""
-    from toolkit.launch import is_main_process
-
-    if not is_main_process():
-        return None
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / RUN_MARKER).write_text(recipe.to_yaml(), encoding="utf-8")
-    return None
+from toolkit.console import console, headline, with_ci
 
 
 def print_model_banner(name: str, loaded: Any) -> None:
@@ -109,72 +74,14 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def write_run(
-    staging: Path,
-    out_dir: Path,
-    recipe: Any,
-    splits: Any,
-    trainer: Any,
-    train_metrics: dict,
-    results: dict,
-    precision: str,
-    loaded: Any,
-) -> Path:
-    """Save model, tokenizer, recipe, splits, metrics and predictions, then move into place."""
-    from toolkit.data import write_held_out
-
-    if not trainer.args.should_save:
-        return out_dir
-    trainer.save_model(str(staging / "model"))  # a peft model saves its adapter + head only
-    if getattr(recipe, "peft", None) is not None:  # so add the label names the head trained with
-        from toolkit.lora import save_head_config
-
-        save_head_config(trainer.model, staging / "model")
-    (staging / RUN_MARKER).write_text(recipe.to_yaml())
-    write_held_out(splits, staging)
+def run_metrics(
+    train_metrics: dict, results: dict[str, tuple[dict, list[dict]]], precision: str, loaded: Any
+) -> dict:
+    """metrics.json: training (sizes, precision and the library versions that trained it, for
+    the report and for reproducing it) and the scores of each held-out split."""
     counts = {"parameters": loaded.parameter_count, "trainable_parameters": loaded.trainable_count}
-    versions = library_versions()  # what trained it, for the report and for reproducing it
-    metrics = {"train": {**train_metrics, **counts, "precision": precision, "versions": versions}}
-    for name, (scores, records) in results.items():
-        metrics[name] = scores
-        write_jsonl(staging / "predictions" / f"{name}.jsonl", records)
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    if not recipe.train.save_checkpoints:  # early stopping needed them only to restore the best
-        shutil.rmtree(staging / "checkpoints", ignore_errors=True)
-    move_into_place(staging, out_dir)
-    print_summary(out_dir, metrics)
-    return out_dir
-
-
-def move_into_place(staging: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by the finished staging dir; the old run is removed only after the swap."""
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def headline(scores: dict) -> dict[str, float]:
-    """The scalar metrics of one split (per-class tables, matrices and signatures left out)."""
-    return {
-        k: v for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-
-
-def with_ci(scores: dict, key: str) -> str:
-    """A metric with its bootstrap 95% interval when one was computed: 0.805 [0.768, 0.843]."""
-    value = scores.get(key, float("nan"))
-    interval = scores.get(f"{key}_ci")
-    return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else f"{value:.4g}"
+    train = {**train_metrics, **counts, "precision": precision, "versions": library_versions()}
+    return {"train": train, **{name: scores for name, (scores, _) in results.items()}}
 
 
 def print_summary(out_dir: Path, metrics: dict) -> None:
@@ -193,46 +100,6 @@ def print_summary(out_dir: Path, metrics: dict) -> None:
     for name in splits:
         table.add_row(name, *(with_ci(metrics[name], c) for c in columns))
     console.print(table)
-
-
-def print_eval(metrics: dict, title: str) -> None:
-    """Headline metrics, then per-class table and confusion matrix where the task has them."""
-    shown = ", ".join(f"{k} {with_ci(metrics, k)}" for k in headline(metrics))
-    console.print(f"[bold]{title}[/]: {shown}")
-    if "per_class" in metrics:
-        print_classes(metrics)
-
-
-def print_classes(metrics: dict) -> None:
-    per_class = Table(title="per class")
-    for column in ("label", "precision", "recall", "f1", "support"):
-        per_class.add_column(column, justify="right" if column != "label" else "left")
-    for name, row in metrics["per_class"].items():
-        per_class.add_row(
-            name,
-            f"{row['precision']:.4f}",
-            f"{row['recall']:.4f}",
-            f"{row['f1']:.4f}",
-            str(row["support"]),
-        )
-    console.print(per_class)
-    names = list(metrics["per_class"])
-    confusion = Table(title="confusion matrix (rows gold, columns predicted)")
-    confusion.add_column("")
-    for name in names:
-        confusion.add_column(name, justify="right")
-    for name, row in zip(names, metrics["confusion_matrix"]):
-        confusion.add_row(name, *(str(v) for v in row))
-    console.print(confusion)
-
-
-def write_eval(target: Path, name: str, metrics: dict, records: list[dict], source: str) -> Path:
-    folder = target / "eval"
-    folder.mkdir(parents=True, exist_ok=True)
-    out_file = folder / f"{name}.json"
-    out_file.write_text(json.dumps({"source": source, **metrics}, indent=1) + "\n")
-    write_jsonl(folder / f"{name}_predictions.jsonl", records)
-    return out_file
 
 
 try:  # callbacks subclass TrainerCallback; importing transformers here is fine (train imports us)

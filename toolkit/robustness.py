@@ -14,9 +14,15 @@ from __future__ import annotations
 
 import difflib
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.augment import Augmenter
+    from toolkit.augment.views import View
+    from toolkit.evaluation import EvalContext
+    from toolkit.tasks.base import Task
 
 PERTURBATIONS = {"synonym": "synonym", "typo": "typo", "drop": "delete"}  # name -> augmenter
 
@@ -48,15 +54,14 @@ class Perturb:
         self.names, self.p, self.seed = parse_names(names), p, seed
         self.steps = {name: WordStep(method=PERTURBATIONS[name], p=p) for name in self.names}
 
-    def check(self, task: Any) -> None:
+    def check(self, task: Task) -> None:
         return None  # every task has an input side to perturb
 
-    def run(self, context: Any) -> dict:
+    def run(self, context: EvalContext) -> dict:
         from toolkit.augment import get_method
         from toolkit.augment.pipeline import check_rows
-        from toolkit.augment.views import view_for
 
-        view = view_for(context.recipe.task)
+        view = context.task.augment_view()
         rows = context.table.to_list()
         check_rows(rows, view, list(self.steps.values()), context.name)
         result: dict[str, Any] = {"p": self.p, "seed": self.seed, "clean": scalars(context.metrics)}
@@ -70,7 +75,9 @@ class Perturb:
         print_perturb(result, self.names)
 
 
-def perturb_rows(rows: list[dict], view: Any, method: Any, seed: Any) -> tuple[list[dict], list]:
+def perturb_rows(
+    rows: list[dict], view: View, method: Augmenter, seed: str
+) -> tuple[list[dict], list[int]]:
     """One perturbed copy of each row (input slots edited), and the indices of the rows kept
     (QA: those whose answers are still in the context, re-anchored)."""
     rng, out = random.Random(seed), [dict(row) for row in rows]
@@ -81,13 +88,6 @@ def perturb_rows(rows: list[dict], view: Any, method: Any, seed: Any) -> tuple[l
     anchored = [view.reanchor(new, old) for new, old in zip(out, rows)]
     kept = [i for i, row in enumerate(anchored) if row is not None]
     return [anchored[i] for i in kept], kept
-
-
-def flips_labels(task: Any) -> bool:
-    """Whether predictions are labels or extracted spans (so a flip rate means something)."""
-    return task.name == "classification" or (
-        task.name == "question-answering" and not task.generative
-    )
 
 
 def output_of(record: dict) -> Any:
@@ -101,7 +101,7 @@ def score_perturbed(context, view, name, rows, perturbed, kept) -> dict:
     """Perturbed metrics, flip rate and the changed rows (written to a jsonl file)."""
     from datasets import Dataset
 
-    from toolkit.report import write_jsonl
+    from toolkit.rundir import write_jsonl
 
     slot = view.inputs[0]
     edited = sum(slot.get(new) != slot.get(rows[i]) for new, i in zip(perturbed, kept))
@@ -120,11 +120,12 @@ def score_perturbed(context, view, name, rows, perturbed, kept) -> dict:
         before = context.records[i]
         if output_of(before) != output_of(record):
             changed.append(changed_row(slot, rows[i], new, i, before, record))
-    if flips_labels(context.task):
+    if context.task.capabilities().flip_rate:  # labels or spans: a flip means something
         entry["flipped"] = len(changed)
         entry["flip_rate"] = len(changed) / len(kept)
-    entry["file"] = str(context.folder / f"{context.name}_perturb_{name}.jsonl")
-    write_jsonl(context.folder / f"{context.name}_perturb_{name}.jsonl", changed)
+    out = context.run.eval_rows(context.name, f"perturb_{name}")
+    entry["file"] = str(out)
+    write_jsonl(out, changed)
     return entry
 
 
@@ -140,7 +141,7 @@ def changed_row(slot, old: dict, new: dict, index: int, before: dict, after: dic
 
 def scalars(metrics: dict) -> dict[str, float]:
     """The headline numbers (no per-class tables, signatures or counts)."""
-    from toolkit.report import headline
+    from toolkit.console import headline
 
     return {k: v for k, v in headline(metrics).items() if k not in ("samples", "blocks")}
 
@@ -149,7 +150,7 @@ def print_perturb(result: dict, names: list[str]) -> None:
     """clean vs perturbed metrics (with the change), rows edited and flip rate, as a table."""
     from rich.table import Table
 
-    from toolkit.report import console
+    from toolkit.console import console
 
     columns = list(result["clean"])
     table = Table(title=f"robustness (p={result['p']}, seed {result['seed']})")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.rundir import RunDir
 
 SENTINELS = [f"<extra_id_{k}>" for k in range(100)]  # T5's span-corruption placeholders
 HEADS = {"bert": "BertForMaskedLM", "gpt2": "GPT2LMHeadModel", "t5": "T5ForConditionalGeneration"}
@@ -34,8 +35,7 @@ def build_checkpoint(recipe: Any, columns: list[str], build: bool = True) -> Pat
             f"model.scratch.max_positions: {section.max_positions} is shorter than the task's "
             f"{length}-token inputs; raise it or shorten the task's length"
         )
-    out = Path(recipe.output.dir)
-    folder = out.parent / f".{out.name}.scratch"
+    folder = RunDir(recipe.output.dir).scratch
     if not build:  # another process (the main one) has built it
         return folder
     texts = list(training_texts(build_splits(recipe.data, columns).train, columns))

@@ -11,43 +11,52 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolkit import report
 from toolkit.atomic import write_text_atomically
-from toolkit.errors import ToolkitError
+from toolkit.console import console, headline
+from toolkit.rundir import RunDir
+
+if TYPE_CHECKING:
+    from toolkit.recipe import Recipe
 
 
-def run_seeds(recipe: Any, count: int, overwrite: bool, resume: bool, processes: int) -> Path:
+def run_seeds(
+    recipe: Recipe, count: int, overwrite: bool, resume: bool, processes: int,
+    recipe_file: Path | None = None,
+) -> Path:  # fmt: skip
     """Train `count` runs (seeds train.seed, +1, ...) and write their summary."""
+    from toolkit.launch import is_main_process
     from toolkit.train import run
 
-    root = Path(recipe.output.dir)
-    if root.is_dir() and any(root.iterdir()) and not (overwrite or resume):
-        raise ToolkitError(f"output.dir: {root} is not empty; pass --overwrite to replace it")
-    runs = []
-    for offset in range(count):
-        seeded = recipe.model_copy(deep=True)
-        seeded.train.seed = recipe.train.seed + offset
-        seeded.output.dir = str(root / f"seed-{seeded.train.seed}")
-        done = Path(seeded.output.dir)
-        if resume and (done / "metrics.json").is_file():  # finished before the interruption
+    root = RunDir(recipe.output.dir)
+    main = is_main_process()
+    inputs = recipe.local_inputs(recipe_file)
+    with root.claim(inputs, overwrite or resume, kind="seeds", hold=main):
+        if main:
+            root.write_marker("seeds")
+        runs = []
+        for offset in range(count):
+            seeded = recipe.model_copy(deep=True)
+            seeded.train.seed = recipe.train.seed + offset
+            done = root.seed_run(seeded.train.seed)
+            seeded.output.dir = str(done.path)
+            if not (resume and done.metrics.is_file()):  # else finished before the interruption
+                console.print(f"[bold]seed {seeded.train.seed}[/] ({offset + 1} of {count})")
+                run(seeded, overwrite, resume=resume, processes=processes, recipe_file=recipe_file)
             runs.append(done)
-            continue
-        report.console.print(f"[bold]seed {seeded.train.seed}[/] ({offset + 1} of {count})")
-        runs.append(run(seeded, overwrite=overwrite, resume=resume, processes=processes))
-    summary = summarize([json.loads((r / "metrics.json").read_text()) for r in runs])
-    summary["runs"] = [str(r) for r in runs]
-    write_json(root / "seeds.json", summary)
+        summary = summarize([json.loads(r.metrics.read_text()) for r in runs])
+        summary["runs"] = [str(r.path) for r in runs]
+        write_json(root.seeds_summary, summary)
     print_spread(summary)
-    return root
+    return root.path
 
 
 def summarize(all_metrics: list[dict]) -> dict:
     """Per split and scalar metric: mean, sample std (0 for one run) and the values."""
     out: dict[str, Any] = {}
     for split in all_metrics[0]:
-        keys = report.headline(all_metrics[0][split])
+        keys = headline(all_metrics[0][split])
         out[split] = {}
         for key in keys:
             values = [float(m[split][key]) for m in all_metrics if key in m.get(split, {})]
@@ -72,4 +81,4 @@ def print_spread(summary: dict) -> None:
             continue
         for key, stats in scores.items():
             table.add_row(split, key, f"{stats['mean']:.4g} ± {stats['std']:.2g}")
-    report.console.print(table)
+    console.print(table)

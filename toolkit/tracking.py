@@ -22,18 +22,19 @@ def mlflow_wanted() -> bool:
     return not disabled and importlib.util.find_spec("mlflow") is not None
 
 
-def tracking_callbacks(run_files: Path, out_dir: Path) -> list[Any]:
-    """TensorBoard into the run directory, and MLflow's callback when mlflow is importable."""
+def tracking_callbacks(tensorboard: Path, mlruns: Path) -> list[Any]:
+    """TensorBoard into `tensorboard` (in the run directory), and MLflow's callback when mlflow
+    is importable, with its file store at `mlruns` (see RunDir.mlruns)."""
     from torch.utils.tensorboard import SummaryWriter
     from transformers.integrations import TensorBoardCallback
 
-    callbacks = [TensorBoardCallback(SummaryWriter(log_dir=str(run_files / "tensorboard")))]
+    callbacks = [TensorBoardCallback(SummaryWriter(log_dir=str(tensorboard)))]
     if mlflow_wanted():
         from transformers.integrations import MLflowCallback
 
         # MLflowCallback reads the environment when training starts; a value we set for an
         # earlier run in this process is ours to replace, a user's is kept.
-        store = (out_dir.resolve().parent / "mlruns").as_uri()
+        store = mlruns.as_uri()
         for key, value in (("MLFLOW_TRACKING_URI", store), ("MLFLOW_EXPERIMENT_NAME", "toolkit")):
             if os.environ.get(key) in (None, os.environ.get(f"_TOOLKIT_{key}")):
                 os.environ[key] = os.environ[f"_TOOLKIT_{key}"] = value

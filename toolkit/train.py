@@ -7,14 +7,15 @@ train → evaluate → write the run directory. Each step is a small function be
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from toolkit import report
-from toolkit.data import Splits, build_splits
+from toolkit.console import console
+from toolkit.data import Splits, build_splits, write_held_out
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import score_splits
 from toolkit.launch import inside_launcher, is_main_process, main_process_first
-from toolkit.lora import apply_peft, check_peft, load_options
+from toolkit.lora import apply_peft, check_peft, load_options, save_head_config
 from toolkit.models import (
     Family,
     LoadedModel,
@@ -24,16 +25,23 @@ from toolkit.models import (
     load_config,
     load_for_task,
 )
-from toolkit.recipe import Recipe
+from toolkit.recipe import Recipe, TrainSection
+from toolkit.rundir import RunDir
 from toolkit.scratch import build_checkpoint
-from toolkit.tasks import get_task
+from toolkit.tasks.base import Task
+from toolkit.tasks.registry import task_for
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 
 
 def run(
     recipe: Recipe, overwrite: bool = False, dry_run: bool = False, resume: bool = False,
-    processes: int = 1,
+    processes: int = 1, recipe_file: Path | None = None,
 ) -> Path | None:  # fmt: skip
     """Train and evaluate as the recipe says; returns the run directory (None for a dry run).
+    `recipe_file`, the YAML it was read from, is never written over (nor the data or model).
 
     Under a launcher every process runs this; the main one prepares shared files first (scratch
     checkpoint, augmentation cache, staging dir) and alone writes the run directory.
@@ -41,11 +49,19 @@ def run(
     from transformers import set_seed
 
     set_seed(recipe.train.seed)
-    report.console.quiet = not is_main_process()  # one copy of every message, not one per process
-    task = get_task(recipe.task.name)(recipe)
-    out_dir = Path(recipe.output.dir)
-    if not (dry_run or resume):
-        report.check_output_dir(out_dir, overwrite)
+    console.quiet = not is_main_process()  # one copy of every message, not one per process
+    run_dir = RunDir(recipe.output.dir)
+    replace = overwrite or resume or dry_run  # a dry run writes nothing; a resume ends a run
+    inputs = recipe.local_inputs(recipe_file)
+    with run_dir.claim(inputs, replace, hold=is_main_process() and not dry_run):
+        return train_and_write(recipe, run_dir, dry_run, resume, processes)
+
+
+def train_and_write(
+    recipe: Recipe, run_dir: RunDir, dry_run: bool, resume: bool, processes: int
+) -> Path | None:
+    """`run` once the run directory is claimed: prepare, train, score, write."""
+    task = task_for(recipe)
     if recipe.model.scratch is not None:  # new model: from here on a checkpoint like any other
         with main_process_first():
             recipe.model.name = str(build_checkpoint(recipe, task.columns, is_main_process()))
@@ -56,50 +72,60 @@ def run(
         augment_train_split(recipe, task, splits)
     loaded = load_model(recipe, task)
     tokenized = tokenize(splits, task, loaded.tokenizer)
-    staging = report.staging_dir(out_dir)
-    args = training_arguments(recipe, staging, precision)
+    args = training_arguments(recipe, run_dir.staging.path, precision)
     if dry_run:
         report.print_dry_run(recipe, splits, tokenized, loaded, args, precision, processes)
         return None
     with main_process_first():
-        checkpoint = (
-            resume_point(staging, recipe) if resume else report.start_staging(staging, recipe)
-        )
+        checkpoint = resume_point(run_dir, recipe) if resume else start_staging(run_dir, recipe)
     trainer = build_trainer(recipe, task, loaded, tokenized, args)
     train_metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
     train_metrics.update(global_step=trainer.state.global_step, world_size=args.world_size)
     results = score_splits(task, loaded, splits, tokenized, recipe.eval.splits, precision, args)
-    return report.write_run(
-        staging, out_dir, recipe, splits, trainer, train_metrics, results, precision, loaded
-    )
+    if args.should_save:  # the main process alone writes the run directory
+        metrics = report.run_metrics(train_metrics, results, precision, loaded)
+        write_run(run_dir, recipe, trainer, splits, metrics, results)
+    return run_dir.path
 
 
-def resume_point(staging: Path, recipe: Recipe) -> str:
+def start_staging(run_dir: RunDir, recipe: Recipe) -> None:
+    """A fresh staging dir, made by the main process; None: no checkpoint to resume from."""
+    if is_main_process():
+        run_dir.start_staging(recipe.to_yaml())
+
+
+def resume_point(run_dir: RunDir, recipe: Recipe) -> str:
     """The newest complete checkpoint of the interrupted run of this same recipe."""
-    from toolkit.checkpoints import newest_complete
-
-    saved = staging / report.RUN_MARKER
-    if not saved.is_file():
-        raise ToolkitError(f"--resume: no interrupted run of {recipe.output.dir} to resume")
-    if saved.read_text(encoding="utf-8") != recipe.to_yaml():
-        raise ToolkitError(
-            f"--resume: the recipe changed since the interrupted run ({saved}); run again "
-            "without --resume (with --overwrite) to start over"
-        )
-    found = newest_complete(staging / "checkpoints", remove_incomplete=is_main_process())
-    if found is None:
-        raise ToolkitError(
-            f"--resume: the interrupted run left no complete checkpoint in {staging}"
-        )
-    report.console.print(f"[bold]resuming[/] from {found}")
+    found = run_dir.resume_point(recipe.to_yaml(), remove_incomplete=is_main_process())
+    console.print(f"[bold]resuming[/] from {found}")
     return str(found)
 
 
-def preflight(recipe: Recipe, task: Any) -> str:
+def write_run(
+    run_dir: RunDir, recipe: Recipe, trainer: Trainer, splits: Splits, metrics: dict,
+    results: dict[str, tuple[dict, list[dict]]],
+) -> None:  # fmt: skip
+    """Model and tokenizer, held-out rows, recipe, metrics and predictions into the staging
+    dir, which then replaces the run directory."""
+    staging = run_dir.staging
+    trainer.save_model(str(staging.model))  # a peft model saves its adapter + head only
+    if recipe.peft is not None:  # so add the label names the head trained with
+        save_head_config(trainer.model, staging.model)
+    write_held_out(splits, staging)
+    predictions = {name: records for name, (_, records) in results.items()}
+    staging.write_results(recipe.to_yaml(), metrics, predictions)
+    if not recipe.train.save_checkpoints:  # early stopping needed them only to restore the best
+        staging.drop_checkpoints()
+    run_dir.publish()
+    report.print_summary(run_dir.path, metrics)
+
+
+def preflight(recipe: Recipe, task: Task) -> str:
     """Cheap checks before any data or weights are loaded; returns the resolved precision."""
     config = load_config(recipe.model.name, recipe.model.source())
     family = family_of(config, recipe.model.name)
     head = task.head(family)  # a task the family cannot do fails here, before any data is read
+    task.bind(head)
     if recipe.peft is not None:
         check_peft(recipe, config.model_type, family, head)
     stopping = recipe.regularization.early_stopping
@@ -112,15 +138,14 @@ def preflight(recipe: Recipe, task: Any) -> str:
     return resolve_precision(recipe.train.precision, family, config.model_type)
 
 
-def augment_train_split(recipe: Recipe, task: Any, splits: Splits) -> None:
+def augment_train_split(recipe: Recipe, task: Task, splits: Splits) -> None:
     """Apply the recipe's augment steps to the train split only; variants that nearly duplicate
     a validation or test text are rejected, so augmentation cannot leak held-out rows."""
     if not recipe.augment:
         return
     from toolkit.augment.pipeline import augment_table
-    from toolkit.augment.views import view_for
 
-    view = view_for(recipe.task)
+    view = task.augment_view()
     held_out = [
         view.inputs[0].get(row) for t in (splits.validation, splits.test) for row in t.to_list()
     ]
@@ -134,10 +159,10 @@ def augment_train_split(recipe: Recipe, task: Any, splits: Splits) -> None:
         "per_step": [s.line() for s in summary.steps],
     }
     for line in summary.lines():
-        report.console.print(f"[bold]augment[/] {line}")
+        console.print(f"[bold]augment[/] {line}")
 
 
-def load_model(recipe: Recipe, task: Any) -> LoadedModel:
+def load_model(recipe: Recipe, task: Task) -> LoadedModel:
     """The checkpoint with the task head, family dropout keys set, embeddings frozen if asked."""
     loaded = load_for_task(
         recipe.model.name,
@@ -194,7 +219,7 @@ def cpu_has_fast_bf16() -> bool:
     return bool(probe and probe())
 
 
-def tokenize(splits: Splits, task: Any, tokenizer: Any) -> dict[str, Any]:
+def tokenize(splits: Splits, task: Task, tokenizer: PreTrainedTokenizerBase) -> dict[str, Dataset]:
     """Tokenize every split without padding: the collator pads each batch to its own longest row."""
     tokenized = {}
     for name in ("train", "validation", "test"):
@@ -209,13 +234,13 @@ def tokenize(splits: Splits, task: Any, tokenizer: Any) -> dict[str, Any]:
     return tokenized
 
 
-def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
+def training_arguments(recipe: Recipe, staging: Path, precision: str) -> TrainingArguments:
     from transformers import TrainingArguments
 
     train, reg = recipe.train, recipe.regularization
     stopping = reg.early_stopping
     return TrainingArguments(
-        output_dir=str(staging / "checkpoints"),
+        output_dir=str(RunDir(staging).checkpoints),
         num_train_epochs=train.epochs,
         max_steps=train.max_steps or -1,
         per_device_train_batch_size=train.batch_size,
@@ -243,7 +268,7 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
         greater_is_better=(stopping.metric != "loss") if stopping else None,
         logging_steps=train.logging_steps,
         report_to=[],  # TensorBoard and MLflow are added as callbacks (toolkit/tracking.py)
-        run_name=Path(recipe.output.dir).name,
+        run_name=RunDir(recipe.output.dir).path.name,
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda_available(),
@@ -257,15 +282,15 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Any:
     )
 
 
-def save_strategy(train: Any, early_stopping: bool) -> str:
+def save_strategy(train: TrainSection, early_stopping: bool) -> str:
     """Checkpoint when we evaluate: early stopping needs the two aligned to restore the best."""
     if not (train.save_checkpoints or early_stopping):
         return "no"
     return "epoch" if train.eval_every == "no" else train.eval_every
 
 
-def task_metric_check(task: Any, metric: str) -> None:
-    known = [*task.metric_names, "loss"]
+def task_metric_check(task: Task, metric: str) -> None:
+    known = [*task.validation_metrics, "loss"]
     if metric not in known:
         raise ToolkitError(
             f"regularization.early_stopping.metric: {metric!r} is not a metric of "
@@ -274,16 +299,17 @@ def task_metric_check(task: Any, metric: str) -> None:
 
 
 def build_trainer(
-    recipe: Recipe, task: Any, loaded: LoadedModel, tokenized: dict, args: Any
-) -> Any:
+    recipe: Recipe, task: Task, loaded: LoadedModel, tokenized: dict[str, Dataset],
+    args: TrainingArguments,
+) -> Trainer:  # fmt: skip
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     from toolkit.tracking import tracking_callbacks
 
-    run_files = Path(args.output_dir).parent
-    callbacks = [report.RichProgress(), report.JsonlLogger(run_files / "log.jsonl")]
+    run_dir = RunDir(recipe.output.dir)
+    callbacks = [report.RichProgress(), report.JsonlLogger(run_dir.staging.log)]
     if is_main_process():
-        callbacks += tracking_callbacks(run_files, Path(recipe.output.dir))
+        callbacks += tracking_callbacks(run_dir.staging.tensorboard, run_dir.mlruns)
     stopping = recipe.regularization.early_stopping
     if stopping is not None:
         callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))

@@ -14,8 +14,25 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import random
+from typing import TYPE_CHECKING, Protocol
 
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.augment.synonym import Variant
+
+
+class Augmenter(Protocol):
+    """What every method class provides (see the module docstring)."""
+
+    protects_spans: bool
+
+    def augment(
+        self, texts: list[str], n: int, rng: random.Random,
+        protected: list[list[tuple[int, int]]] | None = None,
+    ) -> list[list[Variant]]: ...  # fmt: skip
+
 
 # name -> "module:Class"; imported only when chosen, so listing names loads no NLTK or torch.
 METHODS = {
@@ -38,7 +55,7 @@ def check_method(name: str) -> None:
     raise ToolkitError(f"--method: unknown method {name!r} (known: {', '.join(METHODS)}){hint}")
 
 
-def get_method(step):
+def get_method(step) -> Augmenter:
     """An augmenter built from a validated step (WordStep, BackTranslationStep, ...)."""
     check_method(step.method)
     module, cls = METHODS[step.method].split(":")

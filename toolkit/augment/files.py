@@ -1,6 +1,6 @@
 """`toolkit augment`: read a table, run the augmentation pipeline, write the result atomically.
 
-Steps come from the command line (one method and its options, validated by the same pydantic
+Steps come from the command line (`--method` and `--step KEY=VALUE`, validated by the same pydantic
 classes as a recipe step) or from a recipe's `augment` section, whose task then also says which
 columns are edited (e.g. only the source side of translation pairs, QA contexts with answers
 re-anchored).
@@ -10,40 +10,58 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
+import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from toolkit.augment.pipeline import Summary, augment_rows, check_rows
-from toolkit.augment.views import View, column_view, view_for
+from toolkit.augment.views import View, column_view
 from toolkit.data import load_table, require_columns
 from toolkit.errors import ToolkitError
 
 WRITERS = (".csv", ".jsonl", ".json", ".parquet")
+CLI_DEFAULTS = {"n": 2}  # where `toolkit augment` differs from a recipe step: 2 variants a row
 
 
-def step_from_options(options: dict[str, Any]) -> Any:
-    """A validated augment step from CLI options (None means not given)."""
-    from toolkit.recipe_augment import AugmentStep, method_names, step_section_for
+def cli_step(method: str, pairs: list[str], n: int | None = None) -> Any:
+    """The augment step of `--method M --step KEY=VALUE ... -n N`, validated by the recipe's step
+    classes and described as a recipe's errors are. A value is read as YAML (as `--set` reads
+    it); a list key takes one item or a YAML list, and may be repeated to add more."""
+    from toolkit.recipe import describe_method, describe_step_error
+    from toolkit.recipe_augment import AugmentStep, step_section_for
 
-    given = {k: v for k, v in options.items() if v is not None and v != []}
-    section = step_section_for(given.get("method", ""))
+    section = step_section_for(method)
     if section is None:
-        from toolkit.augment import check_method
-
-        check_method(given.get("method", ""))  # raises with a did-you-mean
+        raise ToolkitError(f"--method: {describe_method({'method': method})}")
+    given: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = parse_pair(pair)
+        field = section.model_fields.get(key)
+        if field is not None and get_origin(field.annotation) is list:
+            value = [*given.get(key, []), *(value if isinstance(value, list) else [value])]
+        given[key] = value
+    if "method" in given:
+        raise ToolkitError("--step method: give the method with --method")
+    given = {"method": method, **CLI_DEFAULTS, **given}
+    if n is not None:
+        given["n"] = n
     try:
         return TypeAdapter(AugmentStep).validate_python(given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        option = "--" + str(err["loc"][-1]).replace("_", "-") if len(err["loc"]) > 1 else ""
-        if err["type"] == "extra_forbidden":
-            raise ToolkitError(
-                f"{option} does not apply to --method {given['method']} (methods: "
-                f"{', '.join(method_names())})"
-            ) from None
-        message = err["msg"].removeprefix("Value error, ")
-        raise ToolkitError(f"{option or '--method ' + given['method']}: {message}") from None
+        where = "--step" if len(err["loc"]) > 1 else f"--method {method}"
+        raise ToolkitError(f"{where}: {describe_step_error(err)}") from None
+
+
+def parse_pair(pair: str) -> tuple[str, Any]:
+    key, sep, text = pair.partition("=")
+    if not sep or not key.strip():
+        raise ToolkitError(f"--step {pair!r}: expected KEY=VALUE, e.g. p=0.3")
+    try:
+        return key.strip(), yaml.safe_load(text)
+    except yaml.YAMLError:
+        return key.strip(), text
 
 
 def default_out(source: Path) -> Path:
@@ -81,12 +99,13 @@ def held_out_texts(files: list[Path], view: View) -> list[str]:
 def recipe_plan(recipe_path: Path, overrides: list[str]) -> tuple[View, list, int, list[Path]]:
     """View, steps, seed and held-out files of a recipe."""
     from toolkit.recipe import load_recipe
+    from toolkit.tasks.registry import task_for
 
     recipe = load_recipe(recipe_path, overrides)
     if not recipe.augment:
         raise ToolkitError(f"{recipe_path}: the recipe has no augment section")
     held = [Path(p) for p in (recipe.data.validation, recipe.data.test) if p and Path(p).exists()]
-    return view_for(recipe.task), list(recipe.augment), recipe.train.seed, held
+    return task_for(recipe).augment_view(), list(recipe.augment), recipe.train.seed, held
 
 
 def augment_file(
@@ -108,8 +127,10 @@ def augment_file(
     return summary, out
 
 
-def cli_plan(step: Any, column: str, label_column: str | None, seed: int, held: list[Path]):
-    return column_view(column, label_column), [step], seed, held
+def cli_plan(step: Any, column: str, label_column: str, seed: int, held: list[Path]):
+    """View, steps, seed and held-out files of one command-line step (the label column is
+    needed only to check variants with the step's filter_model)."""
+    return column_view(column, label_column if step.filter_model else None), [step], seed, held
 
 
 def write_atomically(rows: list[dict], out: Path) -> None:

@@ -8,7 +8,6 @@ is dropped and counted as "label flipped".
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
@@ -20,7 +19,10 @@ class LabelFilter:
     def __init__(self, name: str, where: str) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        folder = Path(name) / "model" if (Path(name) / "model" / "config.json").is_file() else name
+        from toolkit.rundir import RunDir
+
+        run = RunDir(name)  # a run directory stands for its model
+        folder = run.model if run.model_config.is_file() else name
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
             self.model = AutoModelForSequenceClassification.from_pretrained(str(folder))
@@ -37,7 +39,7 @@ class LabelFilter:
         from datasets import Dataset
         from transformers import DataCollatorWithPadding
 
-        from toolkit.evaluation import predict_logits
+        from toolkit.inference import predict_logits
 
         unknown = sorted({str(label) for label in labels} - set(self.names))
         if unknown:

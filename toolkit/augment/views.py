@@ -1,11 +1,10 @@
-"""Which text of a row each task lets augmentation edit, and how the row is rebuilt afterwards.
+"""Which text of a row augmentation may edit, and how the row is rebuilt afterwards.
 
-- classification, pre-training, causal generation: the text column (labels are kept);
-- generation prompt-completion / text-to-text: the prompt, and the completion only when a step
-  says `targets: true`;
-- translation: the source side only (the reference translation is kept);
-- question answering: the context, with every answer span protected; after the edit each answer
-  is found again and `answer_start` recomputed, and a row whose answer is gone is dropped.
+Each task says which of its columns make its view (`Task.augment_view`): classification keeps
+the label; translation edits the source side only; generation edits the prompt, and the
+completion only for steps with `targets: true`; question answering edits the context with every
+answer span protected, and afterwards finds each answer again and recomputes `answer_start` (a
+row whose answer is gone is dropped).
 """
 
 from __future__ import annotations
@@ -87,22 +86,6 @@ def find_again(context: str, text: str, nth: int) -> int | None:
         starts.append(at)
         at = context.find(text, at + 1)
     return starts[min(nth, len(starts) - 1)] if starts else None
-
-
-def view_for(task: Any) -> View:
-    """The view of a recipe's task section (toolkit/recipe_tasks.py)."""
-    name = task.name
-    if name in ("classification", "sentiment", "text-classification"):
-        return View([Slot(task.text_column)], [], label_column=task.label_column)
-    if name == "translation":
-        if task.translation_column:
-            return View([Slot(task.translation_column, task.source_lang)], [])
-        return View([Slot(task.source_column)], [])
-    if name in ("question-answering", "qa"):
-        return View([Slot(task.context_column)], [], answers_column=task.answers_column)
-    if name in ("text-generation", "generation") and task.mode != "causal":
-        return View([Slot(task.prompt_column)], [Slot(task.completion_column)])
-    return View([Slot(task.text_column)], [])  # causal generation, pre-training
 
 
 def column_view(column: str, label_column: str | None = None) -> View:

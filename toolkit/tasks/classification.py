@@ -8,38 +8,88 @@ one eval path and calibrated class probabilities.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from toolkit import metrics
-from toolkit.data import require_text
+from toolkit.augment.views import Slot, View
+from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.evaluation import predict_logits
-from toolkit.tasks import register
+from toolkit.inference import predict_logits
+from toolkit.recipe_tasks import Section
+from toolkit.tasks.base import (
+    Batch,
+    Capabilities,
+    Head,
+    HeadKind,
+    Record,
+    ReportPieces,
+    Task,
+)
+from toolkit.tasks.report_pieces import score_of
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import (
+        DataCollatorWithPadding,
+        EvalPrediction,
+        PretrainedConfig,
+        PreTrainedTokenizerBase,
+    )
+
+    from toolkit.models import Family, LoadedModel
 
 
-@register("classification", "sentiment", "text-classification")
-class Classification:
+class ClassificationSettings(Section):
+    """Sentiment / text classification (binary or multi-class)."""
+
+    name: Literal["classification", "sentiment", "text-classification"] = Field(
+        description="Task name; each task has its own settings in this section."
+    )
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the label (string or int).")
+    labels: list[str] | None = Field(
+        None,
+        description="Label names in id order. Default: sorted distinct labels of the train split.",
+    )
+    max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens.")
+
+
+class Classification(Task[np.ndarray]):
     """Single-label text classification; labels may be strings or ints, binary or multi-class."""
 
-    metric_names = ("accuracy", "f1_macro")
+    name = "classification"
+    Settings = ClassificationSettings
+    validation_metrics = ("accuracy", "f1_macro")
+    held_out_metrics = ("accuracy", "f1_macro")
 
-    def __init__(self, recipe: Any):
-        self.text_column = recipe.task.text_column
-        self.label_column = recipe.task.label_column
-        self.max_length = recipe.task.max_length
-        self.label_names: list[str] = list(recipe.task.labels or [])
+    def __init__(self, settings: ClassificationSettings, seed: int = 0):
+        self.text_column = settings.text_column
+        self.label_column = settings.label_column
+        self.max_length = settings.max_length
+        self.label_names: list[str] = list(settings.labels or [])
 
     @property
     def columns(self) -> list[str]:
         return [self.text_column, self.label_column]
 
-    def head(self, family: Any) -> str:
+    def head(self, family: Family) -> Head:
         """Every family has a sequence-classification head (see the module docstring)."""
-        return "AutoModelForSequenceClassification"
+        return Head(HeadKind.SEQUENCE_CLASSIFICATION, "head")
 
-    def prepare(self, splits: Any) -> None:
+    def bind(self, head: Head) -> None:
+        """One way of working on every family: nothing to remember."""
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(flip_rate=True, fairness=True, explain="labels")
+
+    def augment_view(self) -> View:
+        """The text changes, the label stays (a filter model may check it still holds)."""
+        return View([Slot(self.text_column)], [], label_column=self.label_column)
+
+    def prepare(self, splits: Splits) -> None:
         """Fix the label list from train (or the recipe) and check every held-out label is known."""
         train_labels = splits.train[self.label_column]
         if any(label is None for label in train_labels):
@@ -53,11 +103,11 @@ class Classification:
         for split in ("train", "validation", "test"):
             self.check_rows(getattr(splits, split), f"data.{split}")
 
-    def from_model(self, config: Any) -> None:
+    def from_model(self, config: PretrainedConfig) -> None:
         """Take the label names a trained model was saved with (for `toolkit eval`)."""
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
 
-    def check_rows(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Dataset, where: str) -> None:
         """Every label of `table` must be a known label (for held-out rows: seen in train)."""
         require_text(table, self.text_column, where)
         known = set(self.label_names)
@@ -76,7 +126,7 @@ class Classification:
             "label2id": {name: i for i, name in enumerate(self.label_names)},
         }
 
-    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         encoded = tokenizer(
             [str(text) for text in batch[self.text_column]],
             truncation=True,
@@ -87,30 +137,31 @@ class Classification:
         encoded["length"] = [len(tokens) for tokens in encoded["input_ids"]]
         return encoded
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(tokenizer)
 
-    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+    def compute_metrics(self, eval_pred: EvalPrediction) -> dict[str, float]:
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         logits = logits[0] if isinstance(logits, tuple) else logits
         predicted = np.asarray(logits).argmax(-1)
         return metrics.classification_metrics(labels, predicted, self.label_names, full=False)
 
     def predict(
-        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
-    ) -> np.ndarray:
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> np.ndarray:  # fmt: skip
         """Logits of every held-out row, batched and length-sorted."""
         collator = self.collator(loaded.tokenizer)
         return predict_logits(loaded.model, tokenized, collator, batch_size, precision)
 
-    def score(self, logits: np.ndarray, tokenized: Any) -> dict[str, Any]:
+    def score(self, logits: np.ndarray, tokenized: Dataset) -> dict[str, Any]:
         """Full held-out report: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
         labels = np.asarray(tokenized["labels"])
         return metrics.classification_metrics(labels, logits.argmax(-1), self.label_names)
 
-    def postprocess(self, logits: np.ndarray, table: Any) -> list[dict[str, Any]]:
+    def postprocess(self, logits: np.ndarray, table: Dataset) -> list[Record]:
         """One prediction record per row, next to the gold label."""
         probabilities = metrics.softmax(np.asarray(logits, dtype=np.float64))
         records = []
@@ -130,3 +181,34 @@ class Classification:
                 }
             )
         return records
+
+    def report(self, records: list[Record]) -> ReportPieces:
+        """The most confident mistakes first, and the confusion counts."""
+        wrong = [r for r in records if str(r.get("label")) != str(r.get("prediction"))]
+        wrong.sort(key=score_of, reverse=True)
+        lead = f"{len(wrong)} of {len(records)} test rows wrong; the most confident mistakes first"
+        rows = [
+            [r.get("text", ""), r.get("label"), r.get("prediction"), r.get("score")] for r in wrong
+        ]
+        header = ["text", "gold", "predicted", "confidence"]
+        return ReportPieces(
+            lead, header, rows, confusion=confusion_counts(records) if records else None
+        )
+
+    def explain_inputs(
+        self, records: list[Record], rows: list[dict]
+    ) -> tuple[str, str | None] | None:
+        text = records[0].get("text") if records else None
+        return (text, None) if isinstance(text, str) else None
+
+
+def confusion_counts(records: list[Record]) -> tuple[list[list[int]], list[str]]:
+    """Rows gold, columns predicted; labels in the model's order, then any others seen."""
+    first = records[0].get("probabilities") if records else None
+    seen = [str(r.get(k)) for r in records for k in ("label", "prediction")]
+    labels = list(dict.fromkeys([*(first if isinstance(first, dict) else {}), *seen]))
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for r in records:
+        matrix[index[str(r.get("label"))]][index[str(r.get("prediction"))]] += 1
+    return matrix, labels

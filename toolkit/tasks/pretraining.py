@@ -9,20 +9,40 @@ model on the same split give the same loss, whatever the training seed.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from toolkit import metrics
-from toolkit.data import require_text
+from toolkit.augment.views import Slot, View
+from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
+from toolkit.recipe_tasks import Section
 from toolkit.span_corruption import SpanCorruptionCollator, sentinel_ids
-from toolkit.tasks import register
 from toolkit.tasks import text_to_text as t2t
+from toolkit.tasks.base import (
+    Batch,
+    Capabilities,
+    Collator,
+    Head,
+    HeadKind,
+    Record,
+    ReportPieces,
+    Task,
+)
+from toolkit.tasks.report_pieces import generated_text
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+    from toolkit.models import Family, LoadedModel
 
 NATIVE = {"encoder": "masked-lm", "decoder": "causal-lm", "encoder-decoder": "span-corruption"}
 HEADS = {
-    "masked-lm": "AutoModelForMaskedLM",
-    "causal-lm": "AutoModelForCausalLM",
-    "span-corruption": "AutoModelForSeq2SeqLM",
+    "masked-lm": HeadKind.MASKED_LM,
+    "causal-lm": HeadKind.CAUSAL_LM,
+    "span-corruption": HeadKind.SEQ2SEQ_LM,
 }
 FAMILY_WORDS = {"masked-lm": "an encoder (BERT)", "causal-lm": "a decoder-only (GPT-2, Llama)",
                 "span-corruption": "an encoder-decoder (T5)"}  # fmt: skip
@@ -30,21 +50,41 @@ HELD_OUT_SEED = 0  # fixed, so held-out loss does not depend on the training see
 EXAMPLES = 3  # held-out blocks written to predictions/, with the model's guesses
 
 
-@register("pretraining")
-class Pretraining:
-    metric_names = ("loss",)
+class PretrainingSettings(Section):
+    """Pre-training objectives: masked LM (BERT), next token (GPT-2), span corruption (T5)."""
+
+    name: Literal["pretraining"] = Field(description="Task name.")
+    objective: Literal["auto", "masked-lm", "causal-lm", "span-corruption"] = Field(
+        "auto",
+        description="auto: masked-lm for encoders, causal-lm for decoders, span-corruption for T5.",
+    )
+    text_column: str = Field("text", description="Plain-text column.")
+    block_size: int = Field(128, ge=8, le=8192, description="Tokens per packed block.")
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="Masked-LM masking rate.")
+    noise_density: float = Field(0.15, gt=0, lt=1, description="Span corruption: share corrupted.")
+    mean_span_length: float = Field(3.0, ge=1, description="Span corruption: mean span length.")
+
+
+class Pretraining(Task[dict]):
+    """The family's own pre-training objective on plain text, scored by held-out perplexity."""
+
+    name = "pretraining"
+    Settings = PretrainingSettings
+    validation_metrics = ()
+    held_out_metrics = ("loss", "perplexity")
+    SAMPLE_FIELDS = ("input", "target", "predicted")
     compute_metrics = None  # the Trainer's validation loss is the metric
 
-    def __init__(self, recipe: Any):
-        self.settings = recipe.task
-        self.seed = recipe.train.seed
-        self.objective = self.settings.objective  # "auto" until head() sees the family
+    def __init__(self, settings: PretrainingSettings, seed: int = 0):
+        self.settings = settings
+        self.seed = seed
+        self.objective = settings.objective  # "auto" until bound to the family's head
 
     @property
     def columns(self) -> list[str]:
         return [self.settings.text_column]
 
-    def head(self, family: Any) -> str:
+    def head(self, family: Family) -> Head:
         """The family's own objective; another one is refused (its head would be untrained)."""
         native = NATIVE[family.kind]
         wanted = self.settings.objective
@@ -54,23 +94,31 @@ class Pretraining:
                 f"{family.kind} family pre-trains with {native}: set task.objective: {native} "
                 "(or auto)"
             )
-        self.objective = native
-        return HEADS[native]
+        return Head(HEADS[native], native)
 
-    def prepare(self, splits: Any) -> None:
+    def bind(self, head: Head) -> None:
+        self.objective = head.mode
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    def augment_view(self) -> View:
+        return View([Slot(self.settings.text_column)], [])
+
+    def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
             self.check_rows(getattr(splits, split), f"data.{split}")
 
-    def check_rows(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Dataset, where: str) -> None:
         require_text(table, self.settings.text_column, where)
 
-    def from_model(self, config: Any) -> None:
-        """Nothing to restore: head() already chose the objective from the model's family."""
+    def from_model(self, config: PretrainedConfig) -> None:
+        """Nothing beyond the head: the objective comes from the saved model's family."""
 
     def model_config(self) -> dict[str, Any]:
         return {}
 
-    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         """Pack texts into blocks: `[CLS] … [SEP]` for masked LM, EOS-separated otherwise."""
         size = self.settings.block_size
         ids = tokenizer(batch[self.settings.text_column], add_special_tokens=False)["input_ids"]
@@ -92,7 +140,7 @@ class Pretraining:
             encoded["labels"] = [list(block) for block in blocks]
         return encoded
 
-    def collator(self, tokenizer: Any, seed: int | None = None) -> Any:
+    def collator(self, tokenizer: PreTrainedTokenizerBase, seed: int | None = None) -> Collator:
         """Pads, and draws the masking or corruption of the objective."""
         from transformers import DataCollatorForLanguageModeling
 
@@ -107,15 +155,16 @@ class Pretraining:
         return t2t.collator(tokenizer)
 
     def predict(
-        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
-    ) -> dict:
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> dict:  # fmt: skip
         """Held-out loss per predicted token (masked, hidden or next), noise from a fixed seed."""
         features = self.held_out(tokenized, loaded.tokenizer)
         loss = t2t.mean_token_loss(loaded.model, features, loaded.tokenizer, batch_size)
         examples = guesses(loaded, features.select(range(min(EXAMPLES, len(features)))))
         return {"loss": loss, "examples": examples}
 
-    def held_out(self, tokenized: Any, tokenizer: Any) -> Any:
+    def held_out(self, tokenized: Dataset, tokenizer: PreTrainedTokenizerBase) -> Dataset:
         """Blocks with labels, the noise drawn once, row by row, from HELD_OUT_SEED."""
         from datasets import Dataset
 
@@ -129,12 +178,20 @@ class Pretraining:
             rows[-1]["attention_mask"] = [1] * len(rows[-1]["input_ids"])
         return Dataset.from_list(rows)
 
-    def score(self, outputs: dict, tokenized: Any) -> dict[str, Any]:
+    def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         loss = outputs["loss"]
         return {"loss": loss, "perplexity": metrics.perplexity(loss), "blocks": len(tokenized)}
 
-    def postprocess(self, outputs: dict, table: Any) -> list[dict[str, Any]]:
+    def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         return outputs["examples"]
+
+    def report(self, records: list[Record]) -> ReportPieces:
+        return generated_text(records, self.SAMPLE_FIELDS)
+
+    def explain_inputs(
+        self, records: list[Record], rows: list[dict]
+    ) -> tuple[str, str | None] | None:
+        return None  # token guesses, not a decision: see Capabilities
 
 
 def pack(rows: list[list[int]], separator: int | None, size: int) -> list[list[int]]:
@@ -147,7 +204,7 @@ def pack(rows: list[list[int]], separator: int | None, size: int) -> list[list[i
     return [piece for piece in pieces if len(piece) > 1]
 
 
-def guesses(loaded: Any, features: Any) -> list[dict[str, str]]:
+def guesses(loaded: LoadedModel, features: Dataset) -> list[dict[str, str]]:
     """For a few labelled blocks: the input, the tokens to predict, and the model's argmax."""
     import torch
 

@@ -8,56 +8,141 @@ with SQuAD exact match and token F1.
 
 from __future__ import annotations
 
-import contextlib
-import json
-from textwrap import shorten
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from toolkit import metrics
-from toolkit.data import require_text
+from toolkit.augment.views import Slot, View
+from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.qa_postprocess import postprocess, prepare_features
-from toolkit.tasks import register
+from toolkit.qa_postprocess import SpanCollator, postprocess, prepare_features, span_logits
+from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
+from toolkit.tasks.base import (
+    Batch,
+    Capabilities,
+    Collator,
+    Head,
+    HeadKind,
+    Record,
+    ReportPieces,
+    Task,
+)
+from toolkit.tasks.qa_rows import (
+    answers_of,
+    bad_answers_message,
+    check_prompt_lengths,
+    check_question_lengths,
+    checked_answers,
+    points_at,
+)
+from toolkit.tasks.report_pieces import score_of
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+    from toolkit.models import Family, LoadedModel
 
 NO_ANSWER = "unanswerable"  # T5's target for a question without an answer (SQuAD v2)
-MIN_WINDOW_STEP = 8  # context tokens each window must move past the stride overlap
-LABELS = ("start_positions", "end_positions")
-SHOWN_ROWS = 5
 
 
-@register("question-answering", "qa")
-class QuestionAnswering:
+EXTRACTIVE, GENERATIVE = "extractive", "generative"  # head modes
+
+
+class QuestionAnsweringSettings(Section):
+    """SQuAD-style question answering: extractive (encoders, decoders) or generative (T5)."""
+
+    name: Literal["question-answering", "qa"] = Field(description="Task name.")
+    question_column: str = Field("question", description="Question column.")
+    context_column: str = Field("context", description="Context passage column.")
+    answers_column: str = Field(
+        "answers", description="Column of {text: [...], answer_start: [...]} dicts."
+    )
+    max_length: int = Field(
+        384,
+        ge=32,
+        le=8192,
+        description="Tokens per (question, context) window; for T5 the longest input (longer "
+        "ones are refused, not cut).",
+    )
+    stride: int = Field(128, ge=0, description="Overlap between windows of a long context.")
+    n_best: int = Field(20, ge=1, description="Start/end candidates considered per window.")
+    max_answer_length: int = Field(
+        30, ge=1, description="Longest predicted answer span in tokens (extractive)."
+    )
+    allow_no_answer: bool = Field(False, description="SQuAD v2: questions may have no answer.")
+    null_threshold: float = Field(
+        0.0, description="Predict no answer when null beats span by this."
+    )
+    bad_answer_rows: Literal["refuse", "drop"] = Field(
+        "refuse", description="Rows whose answer_start does not point at the answer text."
+    )
+    generation: t2t.GenerationSettings = Field(
+        default_factory=lambda: t2t.GenerationSettings(max_new_tokens=32),
+        description="T5 answer generation; also the longest answer target it trains on.",
+    )
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> QuestionAnsweringSettings:
+        if self.stride >= self.max_length // 2:
+            raise ValueError("stride must be less than half of max_length")
+        return self
+
+
+class QuestionAnswering(Task[dict]):
     """Extractive QA on encoders and decoders, generative QA on encoder-decoders."""
 
-    metric_names = ("loss",)
+    name = "question-answering"
+    Settings = QuestionAnsweringSettings
+    validation_metrics = ()
+    held_out_metrics = ("exact_match", "f1")
     compute_metrics = None  # validation reports the loss; EM/F1 need the full post-processing
 
-    def __init__(self, recipe: Any):
-        self.settings = recipe.task
-        self.generative = False
+    def __init__(self, settings: QuestionAnsweringSettings, seed: int = 0):
+        self.settings = settings
+        self.mode = EXTRACTIVE
 
     @property
     def columns(self) -> list[str]:
         s = self.settings
         return [s.question_column, s.context_column, s.answers_column]
 
-    def head(self, family: Any) -> str:
+    def head(self, family: Family) -> Head:
         """A span head where the family has one (GPT-2 and Llama do); T5 generates the answer."""
-        self.generative = family.kind == "encoder-decoder"
-        return "AutoModelForSeq2SeqLM" if self.generative else "AutoModelForQuestionAnswering"
+        if family.kind == "encoder-decoder":
+            return Head(HeadKind.SEQ2SEQ_LM, GENERATIVE)
+        return Head(HeadKind.QUESTION_ANSWERING, EXTRACTIVE)
 
-    def from_model(self, config: Any) -> None:
-        self.generative = bool(getattr(config, "is_encoder_decoder", False))
+    def bind(self, head: Head) -> None:
+        self.mode = head.mode
+
+    @property
+    def generative(self) -> bool:
+        return self.mode == GENERATIVE
+
+    def capabilities(self) -> Capabilities:
+        """Extracted spans can flip and be explained; generated answers are text."""
+        if self.generative:
+            return Capabilities()
+        return Capabilities(flip_rate=True, explain="spans")
+
+    def augment_view(self) -> View:
+        """The context, its answer spans protected (and re-found after the edit)."""
+        s = self.settings
+        return View([Slot(s.context_column)], [], answers_column=s.answers_column)
+
+    def from_model(self, config: PretrainedConfig) -> None:
+        """Nothing beyond the head: the mode comes from the saved model's family."""
 
     def model_config(self) -> dict[str, Any]:
         return {}
 
-    def prepare(self, splits: Any) -> None:
+    def prepare(self, splits: Splits) -> None:
         """Check every split; drop rows whose answer_start is off when the recipe says so."""
-        from toolkit.report import console
+        from toolkit.console import console
 
         for split in ("train", "validation", "test"):
             where, table = f"data.{split}", getattr(splits, split)
@@ -75,13 +160,13 @@ class QuestionAnswering:
                 "point at their answer text"
             )
 
-    def check_rows(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Dataset, where: str) -> None:
         """Refuse rows `prepare` would refuse or drop: eval must score against sound answers."""
         bad = self.bad_answer_rows(table, where)
         if bad:
             raise ToolkitError(bad_answers_message(where, bad, len(table)))
 
-    def bad_answer_rows(self, table: Any, where: str) -> list[int]:
+    def bad_answer_rows(self, table: Dataset, where: str) -> list[int]:
         """Rows whose answers do not sit where answer_start says; other faults raise at once."""
         s = self.settings
         require_text(table, s.question_column, where)
@@ -99,7 +184,7 @@ class QuestionAnswering:
                 bad.append(row)
         return bad
 
-    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         """Windows with span labels (extractive), or prompt/answer token ids (generative)."""
         s = self.settings
         questions = [str(q) for q in batch[s.question_column]]
@@ -118,12 +203,13 @@ class QuestionAnswering:
         features["length"] = [len(ids) for ids in features["input_ids"]]
         return features
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Collator:
         return t2t.collator(tokenizer) if self.generative else SpanCollator(tokenizer)
 
     def predict(
-        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
-    ) -> dict[str, list]:
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> dict:  # fmt: skip
         """Answer every question of `table`; returns questions, gold answers, predictions."""
         s = self.settings
         rows = table[:]
@@ -146,7 +232,9 @@ class QuestionAnswering:
         outputs["scores"] = [finite(answer["score"]) for answer in answers]
         return outputs
 
-    def global_features(self, tokenized: Any, rows: dict[str, list], tokenizer: Any) -> dict:
+    def global_features(
+        self, tokenized: Dataset, rows: Batch, tokenizer: PreTrainedTokenizerBase
+    ) -> Batch:
         """The features as columns, with `example_id` counting over the whole split.
 
         A batched map numbers examples from 0 in every batch; a new example starts wherever the
@@ -160,7 +248,7 @@ class QuestionAnswering:
         return self.preprocess(rows, tokenizer)  # one call over all rows: ids are global
 
     def generate(
-        self, loaded: Any, questions: list[str], contexts: list[str], batch_size: int
+        self, loaded: LoadedModel, questions: list[str], contexts: list[str], batch_size: int
     ) -> list[str]:
         from toolkit.generation import generate_batched
 
@@ -174,11 +262,11 @@ class QuestionAnswering:
             return texts
         return ["" if text.strip().lower() == NO_ANSWER else text for text in texts]
 
-    def score(self, outputs: dict, tokenized: Any) -> dict[str, Any]:
+    def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         """SQuAD exact match and F1 (0-100), each the best over a question's gold answers."""
         return metrics.squad_metrics(outputs["predictions"], outputs["golds"])
 
-    def postprocess(self, outputs: dict, table: Any) -> list[dict[str, Any]]:
+    def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         """One record per question: the question, its gold answers, the prediction (and score)."""
         records = [
             {"question": q, "answers": list(golds), "prediction": p}
@@ -188,128 +276,40 @@ class QuestionAnswering:
             record["score"] = score  # start + end logit; generation has no comparable score
         return records
 
+    def report(self, records: list[Record]) -> ReportPieces:
+        """Answers matching no gold answer, the most confident first."""
 
-class SpanCollator:
-    """Pads the model inputs and span labels of each window on the right, since the labels are
-    positions in the unpadded sequence; bookkeeping columns (offsets, example ids) are dropped."""
+        def golds(r: Record) -> list[str]:
+            return [str(a) for a in r.get("answers") or []]
 
-    def __init__(self, tokenizer: Any):
-        self.tokenizer = tokenizer
-        self.keep = {*tokenizer.model_input_names, *LABELS}
+        wrong = [
+            r for r in records
+            if metrics.normalize_answer(str(r.get("prediction") or ""))
+            not in {metrics.normalize_answer(a) for a in golds(r) or [""]}
+        ]  # fmt: skip
+        wrong.sort(key=score_of, reverse=True)
+        lead = f"{len(wrong)} of {len(records)} test questions match no gold answer"
+        rows = [
+            [r.get("question", ""), " | ".join(golds(r)) or "(no answer)",
+             r.get("prediction") or "(no answer)"]
+            for r in wrong
+        ]  # fmt: skip
+        return ReportPieces(lead, ["question", "gold answers", "predicted"], rows)
 
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        kept = [{k: v for k, v in feature.items() if k in self.keep} for feature in features]
-        return self.tokenizer.pad(kept, padding=True, return_tensors="pt", padding_side="right")
-
-
-def span_logits(
-    model: Any, tokenizer: Any, features: dict, batch_size: int, precision: str
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Start and end logits of every window, unpadded, in the features' order.
-
-    Windows are batched longest first, so each batch pads to nearly its own length.
-    """
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-    pad = SpanCollator(tokenizer)
-    names = [name for name in features if name in pad.keep and name not in LABELS]
-    lengths = [len(ids) for ids in features["input_ids"]]
-    order = np.argsort(lengths, kind="stable")[::-1].tolist()
-    starts: list[np.ndarray] = [None] * len(order)  # type: ignore[list-item]
-    ends: list[np.ndarray] = [None] * len(order)  # type: ignore[list-item]
-    with torch.inference_mode():
-        for begin in range(0, len(order), batch_size):
-            rows = order[begin : begin + batch_size]
-            batch = pad([{name: features[name][row] for name in names} for row in rows])
-            with autocast(device, precision):
-                output = model(**{key: value.to(device) for key, value in batch.items()})
-            start, end = (x.float().cpu().numpy() for x in (output.start_logits, output.end_logits))
-            for i, row in enumerate(rows):
-                starts[row], ends[row] = start[i, : lengths[row]], end[i, : lengths[row]]
-    return starts, ends
-
-
-def autocast(device: Any, precision: str) -> Any:
-    import torch
-
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    def explain_inputs(
+        self, records: list[Record], rows: list[dict]
+    ) -> tuple[str, str | None] | None:
+        """The first test row's context and question (from the recorded split)."""
+        s = self.settings
+        context, question = (rows[0].get(k) if rows else None
+                             for k in (s.context_column, s.question_column))  # fmt: skip
+        if isinstance(context, str) and isinstance(question, str):
+            return context, question
+        return None
 
 
 def qa_prompt(question: str, context: str) -> str:
     return f"question: {question.strip()} context: {context.strip()}"
-
-
-def answers_of(raw: Any) -> dict[str, list]:
-    """The SQuAD answers dict of a row; csv files hold it as a JSON string."""
-    return json.loads(raw) if isinstance(raw, str) else raw
-
-
-def checked_answers(raw: Any, where: str, row: int) -> dict[str, list]:
-    """`answers_of`, refusing anything that is not {text: [...], answer_start: [...]}."""
-    try:
-        answers = answers_of(raw)
-    except ValueError:
-        raise ToolkitError(f"{where} row {row}: answers is not valid JSON ({raw[:60]!r})") from None
-    if (
-        not isinstance(answers, dict)
-        or not isinstance(answers.get("text"), list)
-        or not isinstance(answers.get("answer_start"), list)
-        or len(answers["text"]) != len(answers["answer_start"])
-    ):
-        raise ToolkitError(
-            f"{where} row {row}: answers must be {{text: [...], answer_start: [...]}} with one "
-            f"start per text (got {str(raw)[:60]!r})"
-        )
-    return answers
-
-
-def points_at(context: str, text: Any, start: Any) -> bool:
-    """Whether `text` is a non-blank answer found in `context` at character `start`."""
-    if not isinstance(text, str) or not text.strip() or isinstance(start, bool):
-        return False
-    is_index = isinstance(start, (int, np.integer)) and start >= 0
-    return is_index and context[start : start + len(text)] == text
-
-
-def bad_answers_message(where: str, rows: list[int], total: int) -> str:
-    shown = ", ".join(map(str, rows[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
-    return (
-        f"{where}: answer_start does not point at the answer text in {len(rows)} of {total} "
-        f"rows (rows {shown}); fix them, or set task.bad_answer_rows: drop to skip them"
-    )
-
-
-def check_question_lengths(
-    tokenizer: Any, questions: list[str], max_length: int, stride: int
-) -> None:
-    """Long contexts are split into windows, but every window repeats the whole question: one
-    too long leaves the context no room (the tokenizer would panic rather than raise)."""
-    specials = tokenizer.num_special_tokens_to_add(pair=True)
-    limit = max_length - specials - stride - MIN_WINDOW_STEP
-    encoded = tokenizer([q.lstrip() for q in questions], add_special_tokens=False)["input_ids"]
-    for question, ids in zip(questions, encoded):
-        if len(ids) > limit:
-            raise ToolkitError(
-                f"task.max_length: the question {shorten(question, 60)!r} is {len(ids)} tokens, "
-                f"but {max_length}-token windows with stride {stride} leave room for at most "
-                f"{max(limit, 0)}; raise task.max_length, lower task.stride or shorten it"
-            )
-
-
-def check_prompt_lengths(
-    tokenizer: Any, prompts: list[str], questions: list[str], max_length: int
-) -> None:
-    """T5 sees the whole context at once: a prompt cut short could lose the answer, so refuse."""
-    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-    for length, question in zip(lengths, questions):
-        if length > max_length:
-            raise ToolkitError(
-                f"task.max_length: the input of question {shorten(question, 60)!r} is {length} "
-                f"tokens, more than {max_length}; raise task.max_length or shorten its context"
-            )
 
 
 def finite(value: float) -> float | None:

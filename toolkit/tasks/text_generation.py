@@ -9,23 +9,60 @@ cross-attention like T5 does, so the same text-to-text recipes work on both fami
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from toolkit import metrics
-from toolkit.data import require_text
+from toolkit.augment.views import Slot, View
+from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.tasks import register
+from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
+from toolkit.tasks.base import Batch, Capabilities, Head, Record, ReportPieces, Task
+from toolkit.tasks.report_pieces import generated_text
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
+
+    from toolkit.models import Family, LoadedModel
 
 
-@register("text-generation", "generation")
-class TextGeneration:
-    metric_names = ("loss",)
+class TextGenerationSettings(Section):
+    """Text generation: causal LM on plain text, prompt→completion, or text-to-text."""
+
+    name: Literal["text-generation", "generation"] = Field(description="Task name.")
+    mode: Literal["causal", "prompt-completion", "text-to-text"] = Field(
+        "causal",
+        description="causal: next-token on plain text; prompt-completion: loss on the completion "
+        "only; text-to-text: input → target (T5, bert2bert; decoders use prompt-completion).",
+    )
+    text_column: str = Field("text", description="Plain-text column (causal mode).")
+    prompt_column: str = Field("prompt", description="Input column (other modes).")
+    completion_column: str = Field("completion", description="Target column (other modes).")
+    packing: bool = Field(
+        True, description="Causal mode: concatenate texts and cut blocks of block_size tokens."
+    )
+    block_size: int = Field(128, ge=8, le=8192, description="Tokens per training block/example.")
+    max_target_length: int = Field(128, ge=4, le=8192, description="Target tokens kept.")
+    samples: int = Field(8, ge=0, description="Sample generations written to the run directory.")
+    generation: t2t.GenerationSettings = t2t.GenerationSettings()
+
+
+class TextGeneration(Task[dict]):
+    """Causal LM, prompt→completion and text-to-text generation; perplexity and ROUGE."""
+
+    name = "text-generation"
+    Settings = TextGenerationSettings
+    validation_metrics = ()
+    held_out_metrics = ("loss", "perplexity", "rouge1", "rouge2", "rougeL")
+    SAMPLE_FIELDS = ("prompt", "reference", "generated")
     compute_metrics = None  # validation during training reports the loss; ROUGE comes at the end
 
-    def __init__(self, recipe: Any):
-        self.settings = recipe.task
-        self.decoder_only = True
+    def __init__(self, settings: TextGenerationSettings, seed: int = 0):
+        self.settings = settings
+        self.mode = t2t.PROMPT
 
     @property
     def causal(self) -> bool:
@@ -36,30 +73,46 @@ class TextGeneration:
         s = self.settings
         return [s.text_column] if self.causal else [s.prompt_column, s.completion_column]
 
-    def head(self, family: Any) -> str:
-        self.decoder_only = family.kind == "decoder"
-        if self.causal and not self.decoder_only:
+    @property
+    def decoder_only(self) -> bool:
+        return self.mode == t2t.PROMPT
+
+    def head(self, family: Family) -> Head:
+        if self.causal and family.kind != "decoder":
             raise ToolkitError(
                 f"task.mode: causal generation needs a decoder-only model (GPT-2, Llama); this "
                 f"{family.kind} family generates text-to-text: set task.mode: text-to-text"
             )
         return t2t.seq2seq_head(family)
 
-    def prepare(self, splits: Any) -> None:
+    def bind(self, head: Head) -> None:
+        self.mode = head.mode
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    def augment_view(self) -> View:
+        """Causal: the text. Otherwise the prompt, and the completion for `targets: true` steps."""
+        s = self.settings
+        if self.causal:
+            return View([Slot(s.text_column)], [])
+        return View([Slot(s.prompt_column)], [Slot(s.completion_column)])
+
+    def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
             self.check_rows(getattr(splits, split), f"data.{split}")
 
-    def check_rows(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Dataset, where: str) -> None:
         for column in self.columns:
             require_text(table, column, where)
 
-    def from_model(self, config: Any) -> None:
-        self.decoder_only = not getattr(config, "is_encoder_decoder", False)
+    def from_model(self, config: PretrainedConfig) -> None:
+        """Nothing beyond the head: the mode comes from the saved model's family."""
 
     def model_config(self) -> dict[str, Any]:
         return {}
 
-    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         s = self.settings
         if self.causal:
             return self.blocks(batch[s.text_column], tokenizer)
@@ -69,7 +122,7 @@ class TextGeneration:
             s.block_size, s.max_target_length,
         )  # fmt: skip
 
-    def blocks(self, texts: list[str], tokenizer: Any) -> dict[str, list]:
+    def blocks(self, texts: list[str], tokenizer: PreTrainedTokenizerBase) -> Batch:
         """Causal LM examples: with packing, texts joined by EOS and cut into full blocks (the
         last, shorter block is kept so small held-out splits lose no tokens); else one text each."""
         size = self.settings.block_size
@@ -88,12 +141,13 @@ class TextGeneration:
             "length": [len(piece) for piece in pieces],
         }
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
         return t2t.collator(tokenizer)
 
     def predict(
-        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
-    ) -> dict:
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> dict:  # fmt: skip
         """Held-out loss (→ perplexity) and generations: all rows for text-to-text, the first
         `samples` rows continued from their opening words for causal LM."""
         from toolkit.generation import generate_batched
@@ -108,7 +162,7 @@ class TextGeneration:
         loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
         return {"sources": sources, "references": references, "generated": generated, "loss": loss}
 
-    def sources_and_references(self, table: Any) -> tuple[list[str], list[str]]:
+    def sources_and_references(self, table: Dataset) -> tuple[list[str], list[str]]:
         s = self.settings
         if not self.causal:
             return list(table[s.prompt_column]), list(table[s.completion_column])
@@ -119,7 +173,7 @@ class TextGeneration:
             " ".join(w[c:]) for w, c in zip(words, cut)
         ]
 
-    def score(self, outputs: dict, tokenized: Any) -> dict[str, Any]:
+    def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         loss = outputs["loss"]
         result: dict[str, Any] = {"loss": loss, "perplexity": metrics.perplexity(loss)}
         if not self.causal:
@@ -129,6 +183,14 @@ class TextGeneration:
         )
         return result
 
-    def postprocess(self, outputs: dict, table: Any) -> list[dict[str, Any]]:
+    def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         rows = zip(outputs["sources"], outputs["references"], outputs["generated"])
         return [{"prompt": p, "reference": r, "generated": g} for p, r, g in rows]
+
+    def report(self, records: list[Record]) -> ReportPieces:
+        return generated_text(records, self.SAMPLE_FIELDS)
+
+    def explain_inputs(
+        self, records: list[Record], rows: list[dict]
+    ) -> tuple[str, str | None] | None:
+        return None  # generated text: see Capabilities

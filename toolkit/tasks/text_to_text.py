@@ -9,11 +9,20 @@ text-to-text generation, generative QA), across the three families:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field
 
 from toolkit.errors import ToolkitError
+from toolkit.recipe_tasks import Section
+from toolkit.tasks.base import Head, HeadKind
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase
+
+    from toolkit.models import Family
 
 IGNORE = -100  # label id the loss skips
 LANGUAGE_NAMES = {
@@ -23,13 +32,25 @@ LANGUAGE_NAMES = {
 }  # fmt: skip
 
 
-def seq2seq_head(family: Any) -> str:
-    """The transformers class a text-to-text task trains for this family."""
+# Head modes of the text-to-text tasks (see the module docstring)
+PROMPT = "prompt"  # decoder-only: prompt and target in one sequence, loss on the target
+T5_PREFIX = "t5"  # encoder-decoder pre-trained with task prefixes ("translate X to Y: ")
+SEQ2SEQ = "seq2seq"  # other encoder-decoders (BART, Marian, a saved bert2bert)
+BERT2BERT = "bert2bert"  # an encoder checkpoint made into an encoder-decoder
+
+
+class GenerationSettings(Section):
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="Tokens generated per example.")
+    num_beams: int = Field(1, ge=1, le=16, description="Beam search width (1: greedy).")
+
+
+def seq2seq_head(family: Family) -> Head:
+    """The model a text-to-text task trains for this family, and how it feeds it."""
     if family.kind == "decoder":
-        return "AutoModelForCausalLM"
+        return Head(HeadKind.CAUSAL_LM, PROMPT)
     if family.kind == "encoder":
-        return "bert2bert"
-    return "AutoModelForSeq2SeqLM"
+        return Head(HeadKind.BERT2BERT, BERT2BERT)
+    return Head(HeadKind.SEQ2SEQ_LM, T5_PREFIX if family.task_prefix else SEQ2SEQ)
 
 
 def language_name(code: str) -> str:
@@ -37,7 +58,7 @@ def language_name(code: str) -> str:
 
 
 def encode_pairs(
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     decoder_only: bool,
     sources: list[str],
     targets: list[str],
@@ -72,7 +93,9 @@ def encode_pairs(
     }
 
 
-def check_prompt_lengths(tokenizer: Any, sources: list[str], limit: int, key: str) -> None:
+def check_prompt_lengths(
+    tokenizer: PreTrainedTokenizerBase, sources: list[str], limit: int, key: str
+) -> None:
     """A prompt cut short would lose the very text the model must answer from: refuse it."""
     lengths = [len(ids) for ids in tokenizer(sources)["input_ids"]]
     too_long = [i for i, length in enumerate(lengths) if length > limit]
@@ -84,14 +107,16 @@ def check_prompt_lengths(tokenizer: Any, sources: list[str], limit: int, key: st
         )
 
 
-def collator(tokenizer: Any) -> Any:
+def collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
     """Pads inputs with the pad token and labels with IGNORE, batch by batch."""
     from transformers import DataCollatorForSeq2Seq
 
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True)
 
 
-def mean_token_loss(model: Any, tokenized: Any, tokenizer: Any, batch_size: int) -> float:
+def mean_token_loss(
+    model: PreTrainedModel, tokenized: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int
+) -> float:
     """Held-out cross-entropy per target token (the basis of perplexity), length-sorted batches."""
     import torch
 

@@ -3,24 +3,71 @@ target only, BERT as a bert2bert encoder-decoder), scored with sacreBLEU and chr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
 
 from toolkit import metrics
-from toolkit.data import require_text
+from toolkit.augment.views import Slot, View
+from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.models import FAMILIES
-from toolkit.tasks import register
+from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
+from toolkit.tasks.base import Batch, Capabilities, Head, Record, ReportPieces, Task
+from toolkit.tasks.report_pieces import generated_text
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
+
+    from toolkit.models import Family, LoadedModel
 
 
-@register("translation")
-class Translation:
-    metric_names = ("loss",)
+class TranslationSettings(Section):
+    """Translation: `{"translation": {"en": ..., "es": ...}}` rows or two columns."""
 
-    def __init__(self, recipe: Any):
-        self.settings = recipe.task
-        self.decoder_only = False
-        self.is_t5 = False
+    name: Literal["translation"] = Field(description="Task name.")
+    source_lang: str = Field(description="Source language code, e.g. en.")
+    target_lang: str = Field(description="Target language code, e.g. es.")
+    translation_column: str | None = Field(
+        "translation", description="Column of {lang: text} dicts; null to use the two columns."
+    )
+    source_column: str | None = Field(None, description="Source text column (two-column form).")
+    target_column: str | None = Field(None, description="Target text column (two-column form).")
+    prefix: str | None = Field(
+        None,
+        description="Source prefix for T5-style models; default 'translate <Source> to <Target>: '"
+        " for T5 and none for other families.",
+    )
+    prompt_template: str = Field(
+        "Translate {source_lang} to {target_lang}:\n{source}\n{target_lang}:",
+        description="Prompt for decoder-only models; the loss covers the target tokens only.",
+    )
+    max_source_length: int = Field(128, ge=4, le=8192, description="Source tokens kept.")
+    max_target_length: int = Field(128, ge=4, le=8192, description="Target tokens kept.")
+    generation: t2t.GenerationSettings = t2t.GenerationSettings()
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> TranslationSettings:
+        if self.translation_column is None and not (self.source_column and self.target_column):
+            raise ValueError("give translation_column, or both source_column and target_column")
+        if self.source_lang == self.target_lang:
+            raise ValueError("source_lang and target_lang must differ")
+        return self
+
+
+class Translation(Task[dict]):
+    """Source text in, target text out; scored with sacreBLEU and chrF."""
+
+    name = "translation"
+    Settings = TranslationSettings
+    validation_metrics = ()
+    held_out_metrics = ("bleu", "chrf", "loss", "perplexity")
+    SAMPLE_FIELDS = ("source", "reference", "prediction")
+
+    def __init__(self, settings: TranslationSettings, seed: int = 0):
+        self.settings = settings
+        self.mode = "seq2seq"  # see text_to_text.seq2seq_head: prompt, t5, seq2seq or bert2bert
 
     @property
     def columns(self) -> list[str]:
@@ -29,28 +76,41 @@ class Translation:
             [s.translation_column] if s.translation_column else [s.source_column, s.target_column]
         )
 
-    def head(self, family: Any) -> str:
-        self.decoder_only = family.kind == "decoder"
-        self.is_t5 = family.task_prefix
+    def head(self, family: Family) -> Head:
         return t2t.seq2seq_head(family)
 
-    def prepare(self, splits: Any) -> None:
+    def bind(self, head: Head) -> None:
+        self.mode = head.mode
+
+    @property
+    def decoder_only(self) -> bool:
+        return self.mode == t2t.PROMPT
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    def augment_view(self) -> View:
+        """The source side only: the reference translation is kept."""
+        s = self.settings
+        if s.translation_column:
+            return View([Slot(s.translation_column, s.source_lang)], [])
+        return View([Slot(s.source_column)], [])
+
+    def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
             self.check_rows(getattr(splits, split), f"data.{split}")
 
-    def from_model(self, config: Any) -> None:
-        family = FAMILIES.get(config.model_type)
-        self.is_t5 = family is not None and family.task_prefix
-        self.decoder_only = not getattr(config, "is_encoder_decoder", False)
+    def from_model(self, config: PretrainedConfig) -> None:
+        """Nothing beyond the head: the mode comes from the saved model's family."""
 
-    def pairs(self, batch: dict[str, list]) -> tuple[list[str], list[str]]:
+    def pairs(self, batch: Batch) -> tuple[list[str], list[str]]:
         s = self.settings
         if s.translation_column:
             rows = batch[s.translation_column]
             return [row[s.source_lang] for row in rows], [row[s.target_lang] for row in rows]
         return list(batch[s.source_column]), list(batch[s.target_column])
 
-    def check_rows(self, table: Any, where: str) -> None:
+    def check_rows(self, table: Dataset, where: str) -> None:
         """Both sides present and non-empty in every row; the language pair exists in the data."""
         s = self.settings
         if s.translation_column is None:
@@ -89,13 +149,13 @@ class Translation:
         prefix = s.prefix
         if prefix is None:
             src, tgt = t2t.language_name(s.source_lang), t2t.language_name(s.target_lang)
-            prefix = f"translate {src} to {tgt}: " if self.is_t5 else ""
+            prefix = f"translate {src} to {tgt}: " if self.mode == t2t.T5_PREFIX else ""
         return prefix + source
 
     def model_config(self) -> dict[str, Any]:
         return {}
 
-    def preprocess(self, batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         sources, targets = self.pairs(batch)
         prompts = [self.format_source(source) for source in sources]
         s = self.settings
@@ -104,14 +164,15 @@ class Translation:
             tokenizer, self.decoder_only, prompts, targets, s.max_source_length, s.max_target_length
         )
 
-    def collator(self, tokenizer: Any) -> Any:
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
         return t2t.collator(tokenizer)
 
     compute_metrics = None  # validation during training reports the loss; BLEU comes at the end
 
     def predict(
-        self, loaded: Any, table: Any, tokenized: Any, batch_size: int, precision: str
-    ) -> dict:
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> dict:  # fmt: skip
         """Batched, length-sorted generation plus the held-out loss on the references."""
         from toolkit.generation import generate_batched
 
@@ -130,11 +191,19 @@ class Translation:
             "loss": loss,
         }
 
-    def score(self, outputs: dict, tokenized: Any) -> dict[str, Any]:
+    def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         result = metrics.translation_metrics(outputs["translations"], outputs["references"])
         loss = outputs["loss"]
         return {**result, "loss": loss, "perplexity": metrics.perplexity(loss)}
 
-    def postprocess(self, outputs: dict, table: Any) -> list[dict[str, Any]]:
+    def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         rows = zip(outputs["sources"], outputs["references"], outputs["translations"])
         return [{"source": s, "reference": r, "prediction": p} for s, r, p in rows]
+
+    def report(self, records: list[Record]) -> ReportPieces:
+        return generated_text(records, self.SAMPLE_FIELDS)
+
+    def explain_inputs(
+        self, records: list[Record], rows: list[dict]
+    ) -> tuple[str, str | None] | None:
+        return None  # generated text: see Capabilities
