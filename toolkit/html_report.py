@@ -20,7 +20,7 @@ from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
 from toolkit.report_data import interval, is_number, load_run, read_jsonl, report_task
 from toolkit.rundir import RunDir
-from toolkit.tasks.base import ReportPieces
+from toolkit.tasks.base import ReportPieces, Task
 
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
@@ -182,7 +182,9 @@ def samples_section(pieces: ReportPieces | None) -> str:
     return table(pieces.samples_header, pieces.samples[:MAX_SAMPLES])
 
 
-def explanation_section(run: dict, enabled: bool) -> str:
+def explanation_section(
+    run: dict, task: Task | None, pieces: ReportPieces | None, enabled: bool
+) -> str:
     """Optional: the first test row through `toolkit.explain` (`explain_text`, then
     `render_html`, whose fragment escapes its own text), when that module is installed."""
     if not enabled:
@@ -191,10 +193,8 @@ def explanation_section(run: dict, enabled: bool) -> str:
         explain = importlib.import_module("toolkit.explain")
     except ImportError:
         return note("no explanation: toolkit.explain is not installed")
-    task = report_task(run["recipe"])
     explained = task is not None and task.capabilities().explain is not None
-    rows = read_jsonl(RunDir(run["dir"]).split_file("test"))[:1] if explained else []
-    inputs = task.explain_inputs(run["predictions"], rows) if explained else None
+    inputs = pieces.explain if explained and pieces is not None else None
     if inputs is None:
         return note("explanations cover classification and extractive QA test rows")
     from toolkit.console import quiet_libraries  # no load reports or progress bars in the way
@@ -247,8 +247,9 @@ def versions_section(run: dict) -> str:
 
 
 def render(run: dict, explain: bool = True) -> str:
-    task = report_task(run["recipe"])
-    pieces = task.report(run["predictions"]) if task is not None else None
+    task = report_task(run["recipe"], run["config"])
+    rows = read_jsonl(RunDir(run["dir"]).split_file("test"))[:1]  # QA explains a recorded row
+    pieces = task.report(run["predictions"], rows) if task is not None else None
     bodies = {
         "summary": summary_section(run),
         "metrics": metrics_section(run),
@@ -256,7 +257,7 @@ def render(run: dict, explain: bool = True) -> str:
         "confusion": confusion_section(pieces),
         "errors": errors_section(run, pieces),
         "samples": samples_section(pieces),
-        "explanation": explanation_section(run, explain),
+        "explanation": explanation_section(run, task, pieces, explain),
         "probes": probes_section(run),
         "recipe": f"<pre>{escape(run['recipe_text'])}</pre>",
         "versions": versions_section(run),

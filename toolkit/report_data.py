@@ -62,21 +62,27 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def report_task(recipe: dict) -> Task | None:
-    """The task of a run's recipe, from its `task:` section alone; None when that names no
-    known task or does not validate (the report then leaves the task's sections out)."""
+def report_task(recipe: dict, config: dict) -> Task | None:
+    """The task of a run's recipe, from its `task:` section alone, bound to the head of the
+    saved model's family (`config`, its config.json) when known; None when the section names
+    no known task or does not validate (the report then leaves the task's sections out)."""
     from pydantic import ValidationError
 
+    from toolkit.models import FAMILIES
     from toolkit.tasks.registry import get_task
 
     spec = recipe.get("task")
     if not isinstance(spec, dict):
         return None
     try:
-        task = get_task(str(spec.get("name")))
-        return task(task.Settings.model_validate(spec))
+        found = get_task(str(spec.get("name")))
+        task = found(found.Settings.model_validate(spec))
+        family = FAMILIES.get(str(config.get("model_type")))
+        if family is not None:
+            task.bind(task.head(family))
     except (ToolkitError, ValidationError):
         return None
+    return task
 
 
 def interval(scores: dict, key: str) -> tuple[float, float] | None:

@@ -79,7 +79,8 @@ class Capabilities:
 
 @dataclass
 class ReportPieces:
-    """The task's part of `toolkit report`: its worst errors, sample outputs, confusion."""
+    """The task's part of `toolkit report`: worst errors, sample outputs, confusion, and the
+    input of the explanation section (`Capabilities.explain` says whether there is one)."""
 
     errors_lead: str
     errors_header: list[str] = field(default_factory=list)
@@ -87,6 +88,7 @@ class ReportPieces:
     samples_header: list[str] = field(default_factory=list)
     samples: list[list] = field(default_factory=list)
     confusion: tuple[list[list[int]], list[str]] | None = None  # counts, labels
+    explain: tuple[str, str | None] | None = None  # (text, question) of the row to explain
 
 
 class Task(ABC, Generic[Outputs]):
@@ -160,11 +162,6 @@ class Task(ABC, Generic[Outputs]):
         """One prediction record per row (or per sample) from `predict`'s outputs."""
 
     @abstractmethod
-    def report(self, records: list[Record]) -> ReportPieces:
-        """Worst errors, sample outputs and confusion counts for `toolkit report`."""
-
-    @abstractmethod
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
-        """(text, question) of the first test row to explain, or None (see Capabilities)."""
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
+        """Worst errors (worst first), sample outputs, confusion counts and the input to explain,
+        from a run's test records and rows, for `toolkit report` (which shows the first few)."""

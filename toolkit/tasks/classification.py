@@ -19,15 +19,7 @@ from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
 from toolkit.inference import predict_logits
 from toolkit.recipe_tasks import Section
-from toolkit.tasks.base import (
-    Batch,
-    Capabilities,
-    Head,
-    HeadKind,
-    Record,
-    ReportPieces,
-    Task,
-)
+from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.report_pieces import score_of
 
 if TYPE_CHECKING:
@@ -40,6 +32,7 @@ if TYPE_CHECKING:
     )
 
     from toolkit.models import Family, LoadedModel
+    from toolkit.tasks.base import Batch, Record
 
 
 class ClassificationSettings(Section):
@@ -182,24 +175,20 @@ class Classification(Task[np.ndarray]):
             )
         return records
 
-    def report(self, records: list[Record]) -> ReportPieces:
-        """The most confident mistakes first, and the confusion counts."""
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
+        """The most confident mistakes first, the confusion counts, the first text to explain."""
         wrong = [r for r in records if str(r.get("label")) != str(r.get("prediction"))]
         wrong.sort(key=score_of, reverse=True)
         lead = f"{len(wrong)} of {len(records)} test rows wrong; the most confident mistakes first"
-        rows = [
+        errors = [
             [r.get("text", ""), r.get("label"), r.get("prediction"), r.get("score")] for r in wrong
         ]
-        header = ["text", "gold", "predicted", "confidence"]
-        return ReportPieces(
-            lead, header, rows, confusion=confusion_counts(records) if records else None
-        )
-
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
         text = records[0].get("text") if records else None
-        return (text, None) if isinstance(text, str) else None
+        return ReportPieces(
+            lead, ["text", "gold", "predicted", "confidence"], errors,
+            confusion=confusion_counts(records) if records else None,
+            explain=(text, None) if isinstance(text, str) else None,
+        )  # fmt: skip
 
 
 def confusion_counts(records: list[Record]) -> tuple[list[list[int]], list[str]]:

@@ -20,16 +20,7 @@ from toolkit.errors import ToolkitError
 from toolkit.recipe_tasks import Section
 from toolkit.span_corruption import SpanCorruptionCollator, sentinel_ids
 from toolkit.tasks import text_to_text as t2t
-from toolkit.tasks.base import (
-    Batch,
-    Capabilities,
-    Collator,
-    Head,
-    HeadKind,
-    Record,
-    ReportPieces,
-    Task,
-)
+from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.report_pieces import generated_text
 
 if TYPE_CHECKING:
@@ -37,6 +28,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
     from toolkit.models import Family, LoadedModel
+    from toolkit.tasks.base import Batch, Collator, Record
 
 NATIVE = {"encoder": "masked-lm", "decoder": "causal-lm", "encoder-decoder": "span-corruption"}
 HEADS = {
@@ -185,13 +177,8 @@ class Pretraining(Task[dict]):
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         return outputs["examples"]
 
-    def report(self, records: list[Record]) -> ReportPieces:
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)
-
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
-        return None  # token guesses, not a decision: see Capabilities
 
 
 def pack(rows: list[list[int]], separator: int | None, size: int) -> list[list[int]]:

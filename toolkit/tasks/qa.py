@@ -20,16 +20,7 @@ from toolkit.errors import ToolkitError
 from toolkit.qa_postprocess import SpanCollator, postprocess, prepare_features, span_logits
 from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
-from toolkit.tasks.base import (
-    Batch,
-    Capabilities,
-    Collator,
-    Head,
-    HeadKind,
-    Record,
-    ReportPieces,
-    Task,
-)
+from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.qa_rows import (
     answers_of,
     bad_answers_message,
@@ -45,6 +36,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
     from toolkit.models import Family, LoadedModel
+    from toolkit.tasks.base import Batch, Collator, Record
 
 NO_ANSWER = "unanswerable"  # T5's target for a question without an answer (SQuAD v2)
 
@@ -276,8 +268,9 @@ class QuestionAnswering(Task[dict]):
             record["score"] = score  # start + end logit; generation has no comparable score
         return records
 
-    def report(self, records: list[Record]) -> ReportPieces:
-        """Answers matching no gold answer, the most confident first."""
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
+        """Answers matching no gold answer, the most confident first; the first test row's
+        context and question to explain."""
 
         def golds(r: Record) -> list[str]:
             return [str(a) for a in r.get("answers") or []]
@@ -289,23 +282,18 @@ class QuestionAnswering(Task[dict]):
         ]  # fmt: skip
         wrong.sort(key=score_of, reverse=True)
         lead = f"{len(wrong)} of {len(records)} test questions match no gold answer"
-        rows = [
+        errors = [
             [r.get("question", ""), " | ".join(golds(r)) or "(no answer)",
              r.get("prediction") or "(no answer)"]
             for r in wrong
         ]  # fmt: skip
-        return ReportPieces(lead, ["question", "gold answers", "predicted"], rows)
-
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
-        """The first test row's context and question (from the recorded split)."""
         s = self.settings
         context, question = (rows[0].get(k) if rows else None
                              for k in (s.context_column, s.question_column))  # fmt: skip
-        if isinstance(context, str) and isinstance(question, str):
-            return context, question
-        return None
+        pair = (
+            (context, question) if isinstance(context, str) and isinstance(question, str) else None
+        )
+        return ReportPieces(lead, ["question", "gold answers", "predicted"], errors, explain=pair)
 
 
 def qa_prompt(question: str, context: str) -> str:

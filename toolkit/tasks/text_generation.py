@@ -19,7 +19,7 @@ from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
 from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
-from toolkit.tasks.base import Batch, Capabilities, Head, Record, ReportPieces, Task
+from toolkit.tasks.base import Capabilities, Head, ReportPieces, Task
 from toolkit.tasks.report_pieces import generated_text
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
 
     from toolkit.models import Family, LoadedModel
+    from toolkit.tasks.base import Batch, Record
 
 
 class TextGenerationSettings(Section):
@@ -187,10 +188,5 @@ class TextGeneration(Task[dict]):
         rows = zip(outputs["sources"], outputs["references"], outputs["generated"])
         return [{"prompt": p, "reference": r, "generated": g} for p, r, g in rows]
 
-    def report(self, records: list[Record]) -> ReportPieces:
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)
-
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
-        return None  # generated text: see Capabilities

@@ -13,7 +13,7 @@ from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
 from toolkit.recipe_tasks import Section
 from toolkit.tasks import text_to_text as t2t
-from toolkit.tasks.base import Batch, Capabilities, Head, Record, ReportPieces, Task
+from toolkit.tasks.base import Capabilities, Head, ReportPieces, Task
 from toolkit.tasks.report_pieces import generated_text
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
 
     from toolkit.models import Family, LoadedModel
+    from toolkit.tasks.base import Batch, Record
 
 
 class TranslationSettings(Section):
@@ -200,10 +201,5 @@ class Translation(Task[dict]):
         rows = zip(outputs["sources"], outputs["references"], outputs["translations"])
         return [{"source": s, "reference": r, "prediction": p} for s, r, p in rows]
 
-    def report(self, records: list[Record]) -> ReportPieces:
+    def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)
-
-    def explain_inputs(
-        self, records: list[Record], rows: list[dict]
-    ) -> tuple[str, str | None] | None:
-        return None  # generated text: see Capabilities
