@@ -95,7 +95,7 @@ def recipe(train: Path, val: Path, test: Path, steps: list, seed: int, out: Path
 
 
 def one_run(name: str, seed: int, files: tuple[Path, Path, Path]) -> dict:
-    from toolkit.recipe import validate_recipe
+    from toolkit.recipe.load import validate_recipe
     from toolkit.train import run
 
     out = WORK / f"{name}-seed{seed}"

@@ -150,7 +150,7 @@ def nlpaug_side(fwd: str, bwd: str) -> Any:
 
 def toolkit_side(fwd: str, bwd: str, backend: str, int8: bool = False) -> Any:
     from toolkit.augment.back_translation import BackTranslation
-    from toolkit.recipe_augment import BackTranslationStep
+    from toolkit.recipe.augment import BackTranslationStep
 
     step = BackTranslationStep(
         method="back_translation", engine="neural", forward_model=fwd, backward_model=bwd,
@@ -231,7 +231,7 @@ def same_pivots(texts: list[str], theirs: Any, sides: dict[str, Any]) -> None:
 
 def apertium(corpus: list[str]) -> None:
     from toolkit.augment.back_translation import BackTranslation
-    from toolkit.recipe_augment import BackTranslationStep
+    from toolkit.recipe.augment import BackTranslationStep
 
     if shutil.which("apertium") is None:
         print("apertium: not installed (apt-get install apertium apertium-eng-spa), skipped")

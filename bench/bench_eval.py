@@ -51,7 +51,7 @@ def plain_predict(run: Path) -> float:
 
 
 def toolkit_eval(run: Path) -> float:
-    from toolkit.evaluation import evaluate_target
+    from toolkit.evaluation.scoring import evaluate_target
 
     metrics, _ = evaluate_target(run, "test", None, None, 128)
     return metrics["accuracy"]

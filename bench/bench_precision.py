@@ -32,7 +32,7 @@ def main() -> None:
     from transformers import AutoModelForSequenceClassification, logging
 
     from toolkit.models import FAMILIES
-    from toolkit.train import cpu_has_fast_bf16, resolve_precision
+    from toolkit.precision import cpu_has_fast_bf16, resolve_precision
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from toolkit.qa_postprocess import postprocess
+from toolkit.tasks.qa_spans import postprocess
 
 SEQ_LENGTH, STRIDE, N_BEST, MAX_ANSWER = 384, 128, 20, 30
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = (
-    "import sys, time; t = time.perf_counter(); from toolkit.html_report import write_report;"
+    "import sys, time; t = time.perf_counter(); from toolkit.report.html import write_report;"
     "write_report(sys.argv[1], sys.argv[2], explain=sys.argv[3] == 'on');"
     "print(time.perf_counter() - t)"
 )

@@ -35,7 +35,7 @@ RESULTS = ROOT / "bench" / "results"
 
 def shared_splits(limit: int | None, split_seed: int | None = None):
     from toolkit.data import build_splits
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
 
     overrides = [] if split_seed is None else [f"data.split_seed={split_seed}"]
     recipe = load_recipe(RECIPE, overrides)

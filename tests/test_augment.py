@@ -13,7 +13,7 @@ from conftest import fails_cleanly, read_jsonl, run_ok, toy_rows, write_csv
 from toolkit.augment import get_method
 from toolkit.augment.synonym import WORD_RE
 from toolkit.cli import app
-from toolkit.recipe_augment import WordStep
+from toolkit.recipe.augment import WordStep
 
 LONG = "the good film had a superb story and wonderful acting with lovely music and a boring ending"
 

@@ -11,7 +11,7 @@ from conftest import fails_cleanly, recipe_file, run_ok, toy_rows, write_csv
 
 from toolkit.augment import files
 from toolkit.augment.pipeline import Summary
-from toolkit.recipe_augment import STEP_SECTIONS, method_names, step_section_for
+from toolkit.recipe.augment import STEP_SECTIONS, method_names, step_section_for
 
 
 def other_value(field):

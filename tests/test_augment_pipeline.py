@@ -49,7 +49,7 @@ def test_qa_answers_are_reanchored(tmp_path, runner):
 
 def test_qa_rows_whose_answer_is_lost_are_dropped(monkeypatch):
     from toolkit.augment import pipeline
-    from toolkit.recipe_augment import WordStep
+    from toolkit.recipe.augment import WordStep
 
     class DropsCities:  # a method that cannot protect spans and deletes the answer
         protects_spans = False
@@ -98,7 +98,7 @@ def test_generation_targets_are_kept_unless_the_step_says_so():
     view = view_of({"name": "generation", "mode": "prompt-completion"})
     rows = [{"prompt": "the good film", "completion": "had a superb story"}] * 3
     from toolkit.augment.pipeline import augment_rows
-    from toolkit.recipe_augment import WordStep
+    from toolkit.recipe.augment import WordStep
 
     kept, _ = augment_rows(rows, view, [WordStep(method="synonym", p=0.5)], 0, use_cache=False)
     assert {r["completion"] for r in kept} == {"had a superb story"}

@@ -21,7 +21,7 @@ from conftest import (
 from toolkit.augment import get_method
 from toolkit.augment.back_translation import Apertium, BackTranslation, edit_rate
 from toolkit.errors import ToolkitError
-from toolkit.recipe_augment import BackTranslationStep
+from toolkit.recipe.augment import BackTranslationStep
 
 TEXTS = [
     "the film was good",

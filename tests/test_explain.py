@@ -20,7 +20,7 @@ from conftest import (
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.explain import GAP_ALLOWED, REFINE
+from toolkit.explain.attribution import GAP_ALLOWED, REFINE
 
 CUE = "superb"
 SENTENCE = "the plot was thin but the acting was superb"
@@ -91,7 +91,7 @@ def test_the_cue_word_comes_first(family, method, cue_runs, runner, tmp_path):
 
 
 def test_target_label_and_html(cue_runs):
-    from toolkit.explain import explain_text, render_html, to_dict
+    from toolkit.explain.attribution import explain_text, render_html, to_dict
 
     expl = explain_text(cue_runs["bert"], SENTENCE, target="none", steps=16)
     assert expl.target == "none" and expl.prediction == "cue"
@@ -163,7 +163,7 @@ def test_t5_classifier_is_explained_through_its_encoder(tiny_models, tmp_path):
     """T5's classification head reads the decoder; attributions go to the encoder's inputs."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from toolkit.explain import explain_text
+    from toolkit.explain.attribution import explain_text
 
     run = tmp_path / "run"
     labels = {"id2label": {0: "cue", 1: "none"}, "label2id": {"cue": 0, "none": 1}}

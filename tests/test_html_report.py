@@ -166,7 +166,7 @@ def plant(run: Path, into: Path) -> Path:
 
 
 def test_report_escapes_text_and_shows_intervals(runs, tmp_path):
-    from toolkit.html_report import write_report
+    from toolkit.report.html import write_report
 
     run = plant(runs["classification"], tmp_path / "planted")
     html = write_report(run).read_text(encoding="utf-8")
@@ -187,7 +187,7 @@ def test_report_escapes_text_and_shows_intervals(runs, tmp_path):
 
 
 def test_report_embeds_an_explanation_when_available(runs, tmp_path, monkeypatch):
-    from toolkit.html_report import write_report
+    from toolkit.report.html import write_report
 
     explain = types.ModuleType("toolkit.explain")
     explain.explain_text = lambda run_dir, text, question: {"run": run_dir, "text": text}
@@ -291,7 +291,7 @@ SYNTHETIC = {  # kind: (the recipe's task section, test predictions)
 @pytest.mark.parametrize("kind", list(SYNTHETIC))
 def test_report_other_prediction_layouts(kind, tmp_path):
     """Hand-made run directories (no model, no log): each task's errors or samples."""
-    from toolkit.html_report import write_report
+    from toolkit.report.html import write_report
 
     task, records = SYNTHETIC[kind]
     (tmp_path / "recipe.yaml").write_text(f"model: {{name: m}}\ntask: {task}\n")
@@ -312,7 +312,7 @@ def test_report_other_prediction_layouts(kind, tmp_path):
 
 
 def test_report_shows_probe_results_and_recorded_versions(tmp_path):
-    from toolkit.html_report import write_report
+    from toolkit.report.html import write_report
 
     (tmp_path / "recipe.yaml").write_text("model: {name: m}\ntask: {name: sentiment}\n")
     versions = {"python": "3.11.7", "torch": "2.13.0+cpu", "transformers": "5.24.0"}

@@ -126,7 +126,7 @@ def test_resume_bad_input(tiny_models, toy_csv, tmp_path):
     (staging / "recipe.yaml").write_text("something else\n")
     changed = cli(*TOOLKIT, "run", str(recipe), "--resume")
     assert changed.returncode == 2 and "the recipe changed" in changed.stderr
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
 
     (staging / "recipe.yaml").write_text(load_recipe(recipe).to_yaml())
     empty = cli(*TOOLKIT, "run", str(recipe), "--resume")

@@ -16,7 +16,7 @@ from toolkit.models import FAMILIES
 def test_precision_guards_on_a_gpu(monkeypatch):
     import torch
 
-    from toolkit.train import resolve_precision
+    from toolkit.precision import resolve_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)

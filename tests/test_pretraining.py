@@ -10,7 +10,7 @@ import pytest
 from conftest import make_recipe, read_jsonl, toy_rows, write_csv, write_jsonl
 
 from toolkit.cli import app
-from toolkit.span_corruption import SpanCorruptionCollator
+from toolkit.tasks.span_corruption import SpanCorruptionCollator
 
 TINY_SCRATCH = {"vocab_size": 300, "hidden_size": 32, "layers": 2, "heads": 2,
                 "max_positions": 128}  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from conftest import train_wordpiece
 
 from toolkit.metrics import normalize_answer, squad_metrics
-from toolkit.qa_postprocess import postprocess, prepare_features
+from toolkit.tasks.qa_spans import postprocess, prepare_features
 
 # --- metrics -----------------------------------------------------------------------------------
 

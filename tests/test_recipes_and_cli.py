@@ -10,7 +10,7 @@ import pytest
 
 from toolkit.cli import app
 from toolkit.errors import ToolkitError
-from toolkit.recipe import load_recipe
+from toolkit.recipe.load import load_recipe
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 
@@ -77,7 +77,7 @@ def test_resolved_recipe_round_trips(tmp_path):
 def test_the_recipe_task_union_is_the_registered_tasks():
     from typing import get_args
 
-    from toolkit.recipe import TaskSection
+    from toolkit.recipe.schema import TaskSection
     from toolkit.tasks.registry import TASKS, get_task, names_of
 
     union = get_args(get_args(TaskSection)[0])

@@ -126,7 +126,7 @@ def test_typo_leaves_protected_spans_and_phrases_alone():
 
 
 def test_typo_is_a_training_augmentation_method(tmp_path, runner):
-    from toolkit.recipe_augment import WordStep
+    from toolkit.recipe.augment import WordStep
 
     assert WordStep(method="typo", p=0.2).method == "typo"
     source = write_csv(tmp_path / "toy.csv", gendered_rows(20, biased=False))
@@ -167,7 +167,7 @@ def test_perturb_reports_clean_vs_perturbed_and_flip_rate(blind_run, runner):
 
 def test_perturb_rows_reanchors_qa_answers_and_drops_lost_ones():
     from toolkit.augment.eda import Delete
-    from toolkit.robustness import perturb_rows
+    from toolkit.evaluation.robustness import perturb_rows
     from toolkit.tasks.qa import QuestionAnswering, QuestionAnsweringSettings
 
     view = QuestionAnswering(QuestionAnsweringSettings(name="qa")).augment_view()
@@ -247,7 +247,7 @@ def test_terms_file_extends_and_overrides(blind_run, tmp_path, runner):
 
 
 def test_swaps_whole_words_both_ways_keeping_case():
-    from toolkit.fairness import load_terms
+    from toolkit.evaluation.fairness import load_terms
 
     gender = load_terms()["gender"]
     assert gender.swap("He said HIS wife met her son.") == (

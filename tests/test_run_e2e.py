@@ -164,7 +164,7 @@ def test_overwrite_replaces_run_only_when_asked(tiny_models, toy_csv, tmp_path, 
 
 def test_regularization_reaches_model_and_optimizer(tiny_models, toy_csv, tmp_path):
     from toolkit.data import build_splits
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.tasks.registry import task_for
     from toolkit.train import build_trainer, load_model, tokenize, training_arguments
 

@@ -65,7 +65,7 @@ def test_decoder_loss_covers_target_only(tiny_models):
 
 def test_two_column_layout_prefix_and_prompt(tiny_models, tmp_path, runner):
     from toolkit.models import FAMILIES
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.tasks.registry import task_for
 
     rows = [{"src": p["translation"]["en"], "tgt": p["translation"]["es"]} for p in toy_pairs(60)]
@@ -123,7 +123,7 @@ def test_translation_on_other_seq2seq_checkpoints(kind, tmp_path, runner):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0 <= metrics["test"]["bleu"] <= 100 and metrics["test"]["perplexity"] > 1
     from toolkit.models import FAMILIES
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.tasks.registry import task_for
 
     task = task_for(load_recipe(recipe))

@@ -36,7 +36,7 @@ def test_metrics_count_classes_absent_from_predictions():
 
 
 def test_precision_choices_on_cpu():
-    from toolkit.train import cpu_has_fast_bf16, resolve_precision
+    from toolkit.precision import cpu_has_fast_bf16, resolve_precision
 
     t5, bert = FAMILIES["t5"], FAMILIES["bert"]
     with pytest.raises(ToolkitError, match="fp16 needs a CUDA GPU"):

@@ -25,7 +25,7 @@ from toolkit.tasks.base import HeadKind
 
 if TYPE_CHECKING:
     from toolkit.models import Family, LoadedModel
-    from toolkit.recipe import Recipe
+    from toolkit.recipe.schema import Recipe
     from toolkit.tasks.base import Head
 
 # Heads a task adds on top of the checkpoint: new weights, so they train in full with the adapter.
@@ -245,7 +245,7 @@ def head_settings(model_dir: Path) -> dict[str, Any]:
 def merge_run(run_dir: Path, out_dir: Path | None = None, overwrite: bool = False) -> Path:
     """`toolkit merge`: base + adapter folded into one full model (with the tokenizer) in
     `out_dir` (default `<run>/merged`), written beside it first and moved into place whole."""
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.rundir import RunDir
     from toolkit.tasks.registry import task_for
 

@@ -18,7 +18,7 @@ from toolkit.console import console, headline
 from toolkit.rundir import RunDir
 
 if TYPE_CHECKING:
-    from toolkit.recipe import Recipe
+    from toolkit.recipe.schema import Recipe
 
 
 def run_seeds(

@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit import report
 from toolkit.console import console
 from toolkit.data import Splits, build_splits, write_held_out
 from toolkit.errors import ToolkitError
-from toolkit.evaluation import score_splits
+from toolkit.evaluation.scoring import score_splits
 from toolkit.launch import inside_launcher, is_main_process, main_process_first
 from toolkit.lora import apply_peft, check_peft, load_options, save_head_config
 from toolkit.models import (
-    Family,
     LoadedModel,
     family_of,
     freeze_input_embeddings,
@@ -25,7 +23,9 @@ from toolkit.models import (
     load_config,
     load_for_task,
 )
-from toolkit.recipe import Recipe, TrainSection
+from toolkit.precision import cuda_available, resolve_precision
+from toolkit.recipe.schema import Recipe, TrainSection
+from toolkit.report import training as report
 from toolkit.rundir import RunDir
 from toolkit.scratch import build_checkpoint
 from toolkit.tasks.base import Task
@@ -180,43 +180,6 @@ def load_model(recipe: Recipe, task: Task) -> LoadedModel:
         apply_peft(loaded, recipe)
     report.print_model_banner(recipe.model.name, loaded)
     return loaded
-
-
-def resolve_precision(requested: str, family: Family, model_type: str) -> str:
-    """Pick fp32/bf16/fp16 for this device and family; refuse combinations known to break."""
-    import torch
-
-    is_t5 = family.kind == "encoder-decoder" and model_type.endswith("t5")
-    cuda = torch.cuda.is_available()
-    if requested == "fp16" and not cuda:
-        raise ToolkitError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
-    if requested == "fp16" and is_t5:
-        raise ToolkitError(
-            "train.precision: T5 overflows to NaN in fp16 (a known transformers issue); "
-            "use bf16 or fp32"
-        )
-    if requested != "auto":
-        return requested
-    if cuda:
-        if torch.cuda.is_bf16_supported():
-            return "bf16"
-        return "fp32" if is_t5 else "fp16"
-    # On CPU, bf16 only pays off with AMX tiles; without them oneDNN's bf16 matmuls are slower
-    # than fp32 (measured on this project's AVX-512 machines), so auto stays on fp32 there.
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def cpu_has_fast_bf16() -> bool:
-    import torch
-
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
 
 
 def tokenize(splits: Splits, task: Task, tokenizer: PreTrainedTokenizerBase) -> dict[str, Dataset]:

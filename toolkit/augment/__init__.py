@@ -1,6 +1,6 @@
 """Training-data augmentation methods, by name (`toolkit augment --method NAME`).
 
-Every method is a class built from its validated recipe step (toolkit/recipe_augment.py) with
+Every method is a class built from its validated recipe step (toolkit/recipe/augment.py) with
 
     augment(texts, n, rng, protected=None) -> list[list[Variant]]
 

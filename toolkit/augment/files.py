@@ -28,8 +28,8 @@ def cli_step(method: str, pairs: list[str], n: int | None = None) -> Any:
     """The augment step of `--method M --step KEY=VALUE ... -n N`, validated by the recipe's step
     classes and described as a recipe's errors are. A value is read as YAML (as `--set` reads
     it); a list key takes one item or a YAML list, and may be repeated to add more."""
-    from toolkit.recipe import describe_method, describe_step_error
-    from toolkit.recipe_augment import AugmentStep, step_section_for
+    from toolkit.recipe.augment import AugmentStep, step_section_for
+    from toolkit.recipe.describe import describe_method, describe_step_error
 
     section = step_section_for(method)
     if section is None:
@@ -98,7 +98,7 @@ def held_out_texts(files: list[Path], view: View) -> list[str]:
 
 def recipe_plan(recipe_path: Path, overrides: list[str]) -> tuple[View, list, int, list[Path]]:
     """View, steps, seed and held-out files of a recipe."""
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.tasks.registry import task_for
 
     recipe = load_recipe(recipe_path, overrides)

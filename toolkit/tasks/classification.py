@@ -18,7 +18,7 @@ from toolkit.augment.views import Slot, View
 from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
 from toolkit.inference import predict_logits
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.report_pieces import score_of
 

@@ -17,11 +17,11 @@ from toolkit import metrics
 from toolkit.augment.views import Slot, View
 from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.recipe_tasks import Section
-from toolkit.span_corruption import SpanCorruptionCollator, sentinel_ids
+from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
 from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.report_pieces import generated_text
+from toolkit.tasks.span_corruption import SpanCorruptionCollator, sentinel_ids
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -1,7 +1,7 @@
 """Question answering on SQuAD-format data (v1, and v2 with `allow_no_answer`), on every family.
 
 Encoders (BERT) and decoders (GPT-2, Llama) answer extractively: a start/end head runs over
-overlapping windows of the context and `toolkit.qa_postprocess` maps its logits back to a span.
+overlapping windows of the context and `toolkit.tasks.qa_spans` maps its logits back to a span.
 T5 answers generatively: `question: ... context: ...` in, the answer text out. Both are scored
 with SQuAD exact match and token F1.
 """
@@ -17,8 +17,7 @@ from toolkit import metrics
 from toolkit.augment.views import Slot, View
 from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.qa_postprocess import SpanCollator, postprocess, prepare_features, span_logits
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
 from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.qa_rows import (
@@ -29,6 +28,7 @@ from toolkit.tasks.qa_rows import (
     checked_answers,
     points_at,
 )
+from toolkit.tasks.qa_spans import SpanCollator, postprocess, prepare_features, span_logits
 from toolkit.tasks.report_pieces import score_of
 
 if TYPE_CHECKING:

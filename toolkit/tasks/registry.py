@@ -16,7 +16,7 @@ from toolkit.tasks.translation import Translation
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from toolkit.recipe import Recipe
+    from toolkit.recipe.schema import Recipe
 
 TASKS: list[type[Task]] = [
     Classification,

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from toolkit.errors import ToolkitError
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 from toolkit.tasks.base import Head, HeadKind
 
 if TYPE_CHECKING:

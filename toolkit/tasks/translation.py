@@ -11,7 +11,7 @@ from toolkit import metrics
 from toolkit.augment.views import Slot, View
 from toolkit.data import Splits, require_text
 from toolkit.errors import ToolkitError
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
 from toolkit.tasks.base import Capabilities, Head, ReportPieces, Task
 from toolkit.tasks.report_pieces import generated_text

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from toolkit.explain import Explanation
+    from toolkit.explain.attribution import Explanation
 
 
 def to_dict(expl: Explanation, top: int = 10) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
-from toolkit.report_data import interval, is_number, load_run, read_jsonl, report_task
+from toolkit.report.data import interval, is_number, load_run, read_jsonl, report_task
 from toolkit.rundir import RunDir
 from toolkit.tasks.base import ReportPieces, Task
 
@@ -143,7 +143,7 @@ def summary_section(run: dict) -> str:
 
 
 def curves_section(run: dict) -> str:
-    from toolkit.report_plots import curve_pictures
+    from toolkit.report.plots import curve_pictures
 
     if not run["log"]:
         return note("no log.jsonl in this run: no curves")
@@ -159,7 +159,7 @@ NO_TASK = "the run's recipe names no task this toolkit knows: no task-specific s
 
 
 def confusion_section(pieces: ReportPieces | None) -> str:
-    from toolkit.report_plots import confusion_picture
+    from toolkit.report.plots import confusion_picture
 
     if pieces is None or pieces.confusion is None:
         return note("not a classification run")
@@ -234,7 +234,7 @@ def probes_section(run: dict) -> str:
 
 
 def versions_section(run: dict) -> str:
-    from toolkit.report import library_versions
+    from toolkit.report.training import library_versions
 
     recorded = (run["metrics"].get("train") or {}).get("versions")
     if isinstance(recorded, dict) and recorded:

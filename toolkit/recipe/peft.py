@@ -1,6 +1,6 @@
 """The `peft` section of a recipe: LoRA (or QLoRA) adapters on a frozen base model.
 
-Kept apart from recipe.py like the task and augment sections; toolkit/lora.py does the work.
+Kept apart from schema.py like the augment section; toolkit/lora.py does the work.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 
 
 class PeftSection(Section):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, model_validator
 
-from toolkit.recipe_tasks import Section
+from toolkit.recipe.section import Section
 
 
 class StepCommon(Section):

@@ -1,6 +1,6 @@
 """The base of every recipe section: unknown keys are errors, assignments are validated.
 
-Each task's own section lives next to the task (toolkit/tasks/<task>.py); recipe.py builds the
+Each task's own section lives next to the task (toolkit/tasks/<task>.py); schema.py builds the
 `task:` union from the registered tasks, so a key of another task is an error, not a silently
 ignored setting.
 """

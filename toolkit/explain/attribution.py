@@ -35,7 +35,7 @@ from toolkit.tasks.qa import QuestionAnswering
 
 if TYPE_CHECKING:
     from toolkit.tasks.base import Head, Task
-from toolkit.explain_render import render_html, render_terminal, to_dict  # noqa: F401  (re-exported)
+from toolkit.explain.render import render_html, render_terminal, to_dict  # noqa: F401  (re-exported)
 
 METHODS = ("integrated-gradients", "gradient-x-input")
 SUPPORTED = "explain supports classification and extractive question answering"
@@ -75,9 +75,9 @@ def explain_text(
     batch_size: int = 32,
 ) -> Explanation:
     """Attribute a run's prediction on `text` (the context, with `question`, for QA)."""
-    from toolkit.evaluation import saved_head
+    from toolkit.evaluation.scoring import saved_head
     from toolkit.lora import load_run_model
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.rundir import RunDir
     from toolkit.tasks.registry import task_for
 
@@ -150,8 +150,8 @@ def explain_qa(loaded, s, text, question, method, steps, batch_size) -> Explanat
     """Explain the best span over the context's windows (as eval picks it), in its window."""
     import torch
 
-    from toolkit.qa_postprocess import _as_matrix, _best_spans
     from toolkit.tasks.qa_rows import check_question_lengths
+    from toolkit.tasks.qa_spans import _as_matrix, _best_spans
 
     tokenizer = loaded.tokenizer
     if not getattr(tokenizer, "is_fast", False):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from toolkit.data import Splits
     from toolkit.models import LoadedModel
-    from toolkit.recipe import Recipe
+    from toolkit.recipe.schema import Recipe
     from toolkit.tasks.base import Head, Task
 
 
@@ -136,7 +136,7 @@ def load_target(
     before any weights load."""
     from toolkit.data import require_columns
     from toolkit.lora import load_run_model
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.tasks.registry import task_for
 
     model_dir, recipe_file = RunDir(target).open(recipe_path)

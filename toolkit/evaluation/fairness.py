@@ -1,8 +1,8 @@
 """`toolkit eval --fairness`: counterfactual identity-term swaps for a classification run.
 
-Term groups (toolkit/fairness_terms.json, extended or overridden by `--terms FILE` of the same
-schema) list aligned pairs such as he/she or Emily/Lakisha. Every held-out text that contains a
-term of a group gets one counterfactual with all of that group's terms swapped for their
+Term groups (fairness_terms.json beside this file, extended or overridden by `--terms FILE` of
+the same schema) list aligned pairs such as he/she or Emily/Lakisha. Every held-out text that
+contains a term of a group gets one counterfactual with all of that group's terms swapped for their
 partners: whole words, case kept, in both directions. Per group the probe reports the pairs, the
 prediction flip rate, and the mean absolute and signed change of P(class) for the positive class
 (else the first): signed = P(side-B text) − P(side-A text), e.g. female − male, over the pairs
@@ -23,7 +23,7 @@ from toolkit.errors import ToolkitError
 from toolkit.tasks.classification import Classification
 
 if TYPE_CHECKING:
-    from toolkit.evaluation import EvalContext
+    from toolkit.evaluation.scoring import EvalContext
     from toolkit.tasks.base import Task
 
 TERMS_FILE = Path(__file__).with_name("fairness_terms.json")
@@ -126,7 +126,7 @@ def reference_class(names: list[str]) -> str:
 
 
 class Fairness:
-    """The `--fairness` probe (see toolkit/evaluation.py `evaluate_target`)."""
+    """The `--fairness` probe (see scoring.py `evaluate_target`)."""
 
     key = "fairness"
 

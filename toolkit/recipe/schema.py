@@ -1,23 +1,23 @@
-"""The recipe schema (pydantic v2) and `load_recipe`, which turns YAML plus overrides into a Recipe.
+"""The recipe schema (pydantic v2): one class per section, the task section a union of the
+registered tasks' settings.
 
 Every section forbids unknown keys, so a misspelt key is an error with a did-you-mean hint
-instead of a setting that silently does nothing.
+(describe.py) instead of a setting that silently does nothing; load.py reads the YAML.
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from toolkit.errors import ToolkitError
-from toolkit.recipe_augment import AugmentStep, method_names, step_section_for
-from toolkit.recipe_peft import PeftSection
-from toolkit.recipe_tasks import Section
-from toolkit.tasks.registry import TASKS, get_task, known_tasks, names_of, settings_classes
+from toolkit.recipe.augment import AugmentStep
+from toolkit.recipe.peft import PeftSection
+from toolkit.recipe.section import Section
+from toolkit.tasks.registry import get_task, known_tasks, settings_classes
 
 
 class ScratchSection(Section):
@@ -256,153 +256,3 @@ class Recipe(Section):
         if self.model.scratch is None and model.is_dir():
             found["the base model (model.name)"] = model
         return found
-
-
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a recipe YAML, apply `a.b=c` overrides, validate.
-
-    Raises:
-        ToolkitError: with a message naming the file, line or key at fault.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"{path}: recipe file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ToolkitError(f"{path}:{where}: YAML syntax error: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ToolkitError(f"{path}: a recipe must be a mapping of sections (model, data, ...)")
-    for override in overrides or []:
-        apply_override(raw, override)
-    return validate_recipe(raw, source=str(path))
-
-
-def apply_override(raw: dict[str, Any], override: str) -> None:
-    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (so 1, true, null work)."""
-    key, sep, value = override.partition("=")
-    if not sep or not key.strip():
-        raise ToolkitError(f"--set {override!r}: expected KEY=VALUE, e.g. train.epochs=1")
-    parts = key.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        if node.get(part) is None:
-            node[part] = {}
-        node = node[part]
-        if not isinstance(node, dict):
-            raise ToolkitError(f"--set {override!r}: {part!r} is not a section")
-    try:
-        node[parts[-1]] = yaml.safe_load(value)
-    except yaml.YAMLError:
-        node[parts[-1]] = value
-
-
-def validate_recipe(raw: dict[str, Any], source: str = "recipe") -> Recipe:
-    try:
-        return Recipe.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{source}: {describe_error(err)}" for err in exc.errors()]
-        raise ToolkitError("\n".join(lines[:5])) from None
-
-
-def describe_error(err: dict[str, Any]) -> str:
-    """One line per pydantic error, with a did-you-mean hint for unknown keys."""
-    loc = [str(part) for part in err["loc"]]
-    if loc[:1] == ["task"] and len(loc) > 1 and task_section_for(loc[1]):
-        del loc[1]  # pydantic puts the task's name into the path; users never write it
-    if loc[:1] == ["augment"] and len(loc) > 1:  # inside one step
-        return describe_step_error({**err, "loc": err["loc"][2:]}, where=tuple(loc[:2]))
-    key = ".".join(loc)
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        given = (err.get("input") or {}).get("name")
-        hint = difflib.get_close_matches(str(given), task_names(), n=1, cutoff=0.6)
-        head = f"unknown task {given!r}" if given else "missing required key 'task.name'"
-        guess = f"; did you mean {hint[0]!r}?" if hint else ""
-        return f"task.name: {head}{guess} (known tasks: {', '.join(task_names())})"
-    if err["type"] == "extra_forbidden":
-        known = known_keys(loc[:-1], task_name=str(err["loc"][1]) if len(err["loc"]) > 2 else None)
-        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        suggestion = f"did you mean '{'.'.join([*loc[:-1], hint[0]])}'?" if hint else ""
-        listing = f"known keys here: {', '.join(known)}"
-        return f"unknown key '{key}'; " + (suggestion or listing)
-    return describe_value(err, key)
-
-
-def describe_step_error(err: dict[str, Any], where: tuple[str, ...] = ()) -> str:
-    """describe_error for an error inside one augment step, `loc` relative to the step; `where`
-    is the step's place (('augment', '0') in a recipe, none for `toolkit augment --step`)."""
-    loc = [str(part) for part in err["loc"]]
-    method = loc.pop(0) if loc and step_section_for(loc[0]) else None  # pydantic's, not the user's
-    key = ".".join([*where, *loc])
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return f"{'.'.join([*where, 'method'])}: {describe_method(err.get('input'))}"
-    if err["type"] == "extra_forbidden" and method is not None:
-        known = list(step_section_for(method).model_fields)
-        hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        suggestion = f"did you mean {hint[0]!r}?" if hint else f"its keys: {', '.join(known)}"
-        owners = [m for m in method_names() if loc[-1] in step_section_for(m).model_fields]
-        owned = f" (a key of {', '.join(owners)})" if owners else ""
-        return f"unknown key '{key}' for method {method!r}{owned}; {suggestion}"
-    return describe_value(err, key)
-
-
-def describe_value(err: dict[str, Any], key: str) -> str:
-    """A missing key, or a value the schema refuses, with the value given."""
-    if err["type"] == "missing":
-        return f"missing required key '{key}'"
-    message = err["msg"].removeprefix("Value error, ")
-    got = err.get("input")
-    shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
-    return f"'{key}': {message}{shown}" if key else f"{message}{shown}"
-
-
-def describe_method(step: object) -> str:
-    """The unknown-or-missing augment method message, with a did-you-mean."""
-    given = step.get("method") if isinstance(step, dict) else None
-    if given is None:
-        return f"missing (known methods: {', '.join(method_names())})"
-    hint = difflib.get_close_matches(str(given), method_names(), n=1, cutoff=0.6)
-    guess = f"; did you mean {hint[0]!r}?" if hint else ""
-    return f"unknown method {given!r}{guess} (known: {', '.join(method_names())})"
-
-
-def known_keys(loc: list[str], task_name: str | None = None) -> list[str]:
-    """Field names of the section at `loc` (e.g. ['train'] → TrainSection's fields)."""
-    model: type[BaseModel] = Recipe
-    for part in loc:
-        field = model.model_fields.get(part)
-        if part == "task" and model is Recipe:
-            model = task_section_for(task_name or "") or TASKS[0].Settings
-            continue
-        annotation = getattr(field, "annotation", None)
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
-            return []
-        model = nested[0]
-    return list(model.model_fields)
-
-
-def explain(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, description) for every setting, for `toolkit validate --explain`."""
-    rows = []
-    for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
-        if model is Recipe and name == "task":
-            for task in TASKS:
-                rows.extend(explain(task.Settings, f"task[{'|'.join(names_of(task))}]."))
-            continue
-        annotation = field.annotation
-        nested = [
-            a for a in (annotation, *getattr(annotation, "__args__", ())) if isinstance(a, type)
-        ]
-        section = next((a for a in nested if issubclass(a, BaseModel)), None)
-        if section is not None:
-            rows.extend(explain(section, key + "."))
-            continue
-        default = "required" if field.is_required() else repr(field.default)
-        rows.append((key, default, field.description or ""))
-    return rows

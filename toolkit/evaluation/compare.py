@@ -19,7 +19,7 @@ LOWER_IS_BETTER = ("loss", "perplexity")
 
 
 def task_of(target: Path, recipe_path: str | None) -> type[Task]:
-    from toolkit.recipe import load_recipe
+    from toolkit.recipe.load import load_recipe
     from toolkit.rundir import RunDir
     from toolkit.tasks.registry import get_task
 
@@ -46,7 +46,7 @@ def compare_runs(
     metric: str | None,
 ) -> tuple[str, list[tuple[Path, dict]]]:  # fmt: skip
     """Score every target; returns the sort metric and (target, metrics) rows, best first."""
-    from toolkit.evaluation import evaluate_target
+    from toolkit.evaluation.scoring import evaluate_target
 
     key = check_plan(targets, recipe, metric)
     rows = [(t, evaluate_target(t, split, data, recipe, batch_size)[0]) for t in targets]

@@ -21,7 +21,7 @@ from toolkit.errors import ToolkitError
 if TYPE_CHECKING:
     from toolkit.augment import Augmenter
     from toolkit.augment.views import View
-    from toolkit.evaluation import EvalContext
+    from toolkit.evaluation.scoring import EvalContext
     from toolkit.tasks.base import Task
 
 PERTURBATIONS = {"synonym": "synonym", "typo": "typo", "drop": "delete"}  # name -> augmenter
@@ -42,12 +42,12 @@ def parse_names(text: str) -> list[str]:
 
 
 class Perturb:
-    """The `--perturb` probe (see toolkit/evaluation.py `evaluate_target`)."""
+    """The `--perturb` probe (see scoring.py `evaluate_target`)."""
 
     key = "perturb"
 
     def __init__(self, names: str, p: float = 0.15, seed: int = 0) -> None:
-        from toolkit.recipe_augment import WordStep
+        from toolkit.recipe.augment import WordStep
 
         if not 0 < p <= 1:
             raise ToolkitError(f"--perturb-p: {p} is not in (0, 1]")

@@ -1,0 +1,8 @@
+"""`toolkit explain`: attributions (attribution.py) and their terminal and HTML views (render.py).
+
+`toolkit report` looks this package up as an optional add-on and calls the two names below."""
+
+from toolkit.explain.attribution import explain_text
+from toolkit.explain.render import render_html
+
+__all__ = ["explain_text", "render_html"]
