@@ -74,7 +74,7 @@ def main() -> None:
     )
     print(
         f"AMX present: {cpu_has_fast_bf16()}; precision auto resolves to "
-        f"{resolve_precision('auto', FAMILIES['bert'], 'bert')}"
+        f"{resolve_precision('auto', FAMILIES['bert'])}"
     )
 
 

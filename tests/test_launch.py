@@ -51,6 +51,9 @@ def test_two_processes_through_num_processes(tiny_models, toy_csv, tmp_path):
     done = cli(*TOOLKIT, "run", str(recipe), "--num-processes", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     check_ddp_run(run, batch=8, epochs=2)
+    terminal = done.stderr + done.stdout  # the toolkit's own lines, no library warnings
+    for chatter in ("find_unused_parameters", "were not passed to `accelerate launch`", "W1"):
+        assert chatter not in terminal, terminal
     # the gathered metrics equal a one-process evaluation of the saved model
     scored = cli(*TOOLKIT, "eval", str(run), "--split", "test")
     assert scored.returncode == 0, scored.stderr[-2000:]

@@ -21,13 +21,13 @@ def test_precision_guards_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     with pytest.raises(ToolkitError, match="T5 overflows to NaN in fp16"):
-        resolve_precision("fp16", FAMILIES["t5"], "t5")
-    assert resolve_precision("fp16", FAMILIES["bert"], "bert") == "fp16"
+        resolve_precision("fp16", FAMILIES["t5"])
+    assert resolve_precision("fp16", FAMILIES["bert"]) == "fp16"
     # auto on a GPU without bf16: fp16, except for T5, which stays in fp32
-    assert resolve_precision("auto", FAMILIES["gpt2"], "gpt2") == "fp16"
-    assert resolve_precision("auto", FAMILIES["t5"], "t5") == "fp32"
+    assert resolve_precision("auto", FAMILIES["gpt2"]) == "fp16"
+    assert resolve_precision("auto", FAMILIES["t5"]) == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    assert resolve_precision("auto", FAMILIES["t5"], "t5") == "bf16"
+    assert resolve_precision("auto", FAMILIES["t5"]) == "bf16"
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "t5"])

@@ -70,7 +70,7 @@ def test_qa_each_family(family, suffix, task, long_every, tiny_models, tmp_path,
         rows = qa_rows(6, seed=9)
         rows[2]["answers"]["answer_start"][0] += 2
         bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-        fails_cleanly(runner, ["eval", str(out), "--data", str(bad)], "in 1 of 6 rows (rows 2)")
+        fails_cleanly(runner, ["eval", str(out), "--data", str(bad)], "in 1 of 6 rows (lines 3)")
 
 
 def qa_task(**settings):
@@ -189,7 +189,7 @@ def test_qa_bad_answer_rows(tiny_models, tmp_path, runner):
         runner,
         ["run", str(recipe)],
         "data.train:",
-        "in 3 of 40 rows (rows 5, 9, 20)",
+        "in 3 of 40 rows (lines 6, 10, 21 of",
         "bad_answer_rows",
     )
     assert not (tmp_path / "run").exists()
@@ -208,7 +208,7 @@ def test_qa_refuses_no_answers_and_long_inputs(tiny_models, tmp_path, runner):
     rows[7]["answers"] = {"text": [], "answer_start": []}
     data, held_out = write_jsonl(tmp_path / "v2.jsonl", rows), held_out_files(tmp_path)
     recipe = qa_recipe(tmp_path, tiny_models["bert"], data, data=held_out)
-    fails_cleanly(runner, ["run", str(recipe)], "data.train row 7", "allow_no_answer: true")
+    fails_cleanly(runner, ["run", str(recipe)], "v2.jsonl line 8", "allow_no_answer: true")
 
     rows = qa_rows(40)
     rows[3]["question"] = "where was " + " and ".join(NAMES * 2) + " born ?"

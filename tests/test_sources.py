@@ -99,7 +99,8 @@ def test_hub_model_id_loads_from_hub_cache_offline(tiny_models, toy_csv, tmp_pat
         [*cmd[:-1], str(recipe)], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "model.name: cannot load 'toolkit-tests/not-cached'" in result.stderr
+    assert "model.name: 'toolkit-tests/not-cached' not found locally" in result.stderr
+    assert "as a hub id it could not be loaded either" in result.stderr
 
 
 def test_early_stopping_stops_and_keeps_the_best(tiny_models, toy_csv, tmp_path, runner):

@@ -117,21 +117,37 @@ def task_names() -> set[str]:
     return set(known_tasks())
 
 
-def test_task_names_are_compared_only_inside_the_task_classes():
-    """`task.name == "classification"`-style checks belong to the tasks (capabilities, head)."""
-    names, offenders = task_names(), []
-    for path in PACKAGE.rglob("*.py"):
-        if path.parent.name == "tasks":
+def compared_names(path: Path, names: set[str], attribute: str) -> list[str]:
+    """Lines of `path` that compare with one of `names` (a string constant) or with an
+    attribute `attribute` of something called task/family (`task.name`, `family.kind`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Compare):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Compare):
-                values = [node.left, *node.comparators]
-                consts = [v for v in ast.walk(node) if isinstance(v, ast.Constant)]
-                if any(isinstance(c.value, str) and c.value in names for c in consts) or any(
-                    isinstance(v, ast.Attribute) and v.attr == "name" and "task" in ast.unparse(v)
-                    for v in values
-                ):
-                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant)]
+        sides = [node.left, *node.comparators]
+        named = any(
+            isinstance(v, ast.Attribute) and v.attr == attribute and attribute in ("name", "kind")
+            and any(word in ast.unparse(v.value) for word in ("task", "family"))
+            for v in sides
+        )  # fmt: skip
+        if named or any(isinstance(c, str) and c in names for c in consts):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_task_and_family_names_are_compared_only_in_their_own_classes():
+    """`task.name == "classification"` or `family.kind == "decoder"` checks belong to the
+    tasks (head, capabilities) and to models.Family (is_decoder, fp16_overflows, ...)."""
+    from toolkit.models import FAMILIES
+
+    families = {*FAMILIES, "encoder", "decoder", "encoder-decoder"}
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name != "tasks":
+            offenders += compared_names(path, task_names(), "name")
+        if path.name != "models.py":
+            offenders += compared_names(path, families, "kind")
     assert offenders == []
 
 

@@ -91,7 +91,7 @@ def test_translation_bad_input(tiny_models, tmp_path, runner):
     fails_cleanly(
         runner,
         ["run", str(translation_recipe(tmp_path, tiny_models["t5"], data))],
-        "row",
+        "holes.jsonl line 6",
         "'es' side",
     )
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(60))

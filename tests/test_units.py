@@ -40,9 +40,9 @@ def test_precision_choices_on_cpu():
 
     t5, bert = FAMILIES["t5"], FAMILIES["bert"]
     with pytest.raises(ToolkitError, match="fp16 needs a CUDA GPU"):
-        resolve_precision("fp16", bert, "bert")
-    assert resolve_precision("bf16", t5, "t5") == "bf16"
-    assert resolve_precision("auto", bert, "bert") == ("bf16" if cpu_has_fast_bf16() else "fp32")
+        resolve_precision("fp16", bert)
+    assert resolve_precision("bf16", t5) == "bf16"
+    assert resolve_precision("auto", bert) == ("bf16" if cpu_has_fast_bf16() else "fp32")
 
 
 def test_gpt2_gets_a_pad_token_and_bert_keeps_its_own(tiny_models):
@@ -75,7 +75,8 @@ def test_gpt2_classifies_padded_rows_like_unpadded(tiny_models):
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "t5"])
 def test_freeze_lower_layers_each_family(family, tiny_models):
-    from toolkit.models import freeze_lower_layers, load_for_task
+    from toolkit.freezing import freeze_lower_layers
+    from toolkit.models import load_for_task
 
     loaded = load_for_task(str(tiny_models[family]), SEQUENCE_HEAD, {"num_labels": 2})
     total = loaded.parameter_count

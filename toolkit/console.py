@@ -28,6 +28,19 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
+def quiet_gguf_loading() -> None:
+    """transformers de-quantizes a GGUF checkpoint under a tqdm bar of its own, which ignores its
+    progress-bar setting; make that bar follow the setting (off after `quiet_libraries`)."""
+    from tqdm.auto import tqdm
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging
+
+    def bar(*args, **kwargs):
+        return tqdm(*args, **{"disable": not logging.is_progress_bar_enabled(), **kwargs})
+
+    gguf_loading.tqdm = bar
+
+
 def headline(scores: dict) -> dict[str, float]:
     """The scalar metrics of one split (per-class tables, matrices and signatures left out)."""
     return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,52 @@ FILE_BUILDERS = {
     ".parquet": "parquet",
 }
 HELD_OUT = ("validation", "test")
+LINE_OFFSET = {".jsonl": 1, ".csv": 2, ".tsv": 2}  # row index + this = the file's line number
+
+
+class Where(str):
+    """A split's name in messages (`data.train`) that also knows where its rows came from: the
+    local file (None for a hub or saved dataset), each row's index there when the split was
+    carved or cut from it (`rows`), and the key that file came from (`origin`)."""
+
+    file: str | None
+    rows: list[int] | None
+    origin: str | None
+
+    def __new__(cls, text: str, file: str | None = None, rows=None, origin: str | None = None):
+        self = super().__new__(cls, text)
+        self.file, self.rows, self.origin = file, rows, origin
+        return self
+
+
+def row_place(where: str, index: int) -> tuple[str | None, str, int]:
+    """(file, "line" or "row", number) for row `index` (0-based, of the table being checked) as
+    the user counts it: the line of a jsonl/csv/tsv file, else the 1-based row; a carved row is
+    numbered in the file or split it was carved from."""
+    file = getattr(where, "file", None) or (where if Path(where).suffix in LINE_OFFSET else None)
+    rows = getattr(where, "rows", None)
+    original = rows[index] if rows is not None and 0 <= index < len(rows) else index
+    offset = LINE_OFFSET.get(Path(file).suffix.lower()) if file else None
+    if offset is not None:
+        return file, "line", original + offset
+    return (getattr(where, "origin", None) if rows is not None else None), "row", original + 1
+
+
+def where_row(where: str, index: int) -> str:
+    """`where` plus row `index` as the user counts it (see `row_place`), for messages:
+    `data.train (train.jsonl line 7)`, `train.csv line 3`, `data.test row 4`."""
+    file, unit, number = row_place(where, index)
+    if file is None:
+        return f"{where} {unit} {number}"
+    return f"{where} {unit} {number}" if file in str(where) else f"{where} ({file} {unit} {number})"
+
+
+def where_rows(where: str, indices: list[int], shown: int) -> str:
+    """Several rows the same way: `lines 3, 9, ... of train.jsonl`, `rows 1, 4`."""
+    file, unit, _ = row_place(where, indices[0])
+    numbers = ", ".join(str(row_place(where, i)[2]) for i in indices[:shown])
+    more = ", ..." if len(indices) > shown else ""
+    return f"{unit}s {numbers}{more}" + (f" of {file}" if file and file not in str(where) else "")
 
 
 @dataclass
@@ -35,17 +81,37 @@ class Splits:
     validation: Any
     test: Any
     record: dict[str, Any]
+    origins: dict[str, Where] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in ("train", *HELD_OUT)}
+
+    def where(self, name: str) -> Where:
+        """`data.<name>`, knowing its source file and row indices (for `where_row`)."""
+        return self.origins.get(name) or Where(f"data.{name}")
+
+    def keep_rows(self, name: str, kept: list[int]) -> None:
+        """Keep only rows `kept` of split `name`; its Where keeps numbering them as before."""
+        where = self.where(name)
+        rows = [where.rows[i] for i in kept] if where.rows is not None else kept
+        setattr(self, name, getattr(self, name).select(kept))
+        self.origins[name] = Where(str(where), where.file, rows, where.origin or str(where))
 
 
 def looks_like_path(spec: str) -> bool:
     return (
         Path(spec).suffix.lower() in FILE_BUILDERS
         or spec.startswith((".", "/", "~"))
-        or Path(spec).exists()
+        or exists(Path(spec))
     )
+
+
+def exists(path: Path, kind: str = "any") -> bool:
+    """`path.exists()` (or is_dir/is_file), False for a name the OS refuses (too long, NUL)."""
+    try:
+        return {"any": path.exists, "dir": path.is_dir, "file": path.is_file}[kind]()
+    except (OSError, ValueError):
+        return False
 
 
 def load_table(spec: str, key: str, hub_config: str | None = None) -> Any:
@@ -56,23 +122,47 @@ def load_table(spec: str, key: str, hub_config: str | None = None) -> Any:
     import datasets
 
     path = Path(spec).expanduser()
-    if path.is_dir():
-        try:
-            return datasets.load_from_disk(str(path))
-        except FileNotFoundError:
-            raise ToolkitError(f"{key}: {spec!r} is a directory but not a saved dataset") from None
-    if looks_like_path(spec):
-        if not path.is_file():
+    if exists(path, "dir"):
+        return load_saved(path, spec, key)
+    if looks_like_path(spec) or ("/" in spec and exists(path.parent, "dir")):
+        if not exists(path, "file"):
             raise ToolkitError(f"{key}: data file {spec!r} not found")
         return load_file(path, key)
     try:
         return datasets.load_dataset(spec, hub_config)
     except Exception as exc:  # the hub raises many types; all mean "cannot get it"
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, 160)
+        if spec.count("/") > 1 or "\\" in spec or Path(spec).suffix:  # no hub id looks so
+            raise ToolkitError(
+                f"{key}: no file or directory {spec!r} here, and no hub dataset of that name "
+                f"either ({first})"
+            ) from None
         raise ToolkitError(
             f"{key}: cannot load hub dataset {spec!r} ({first}); "
-            "check the name, or give a local file"
+            "check the name, or give a local file (there is none of that name here)"
         ) from None
+
+
+def load_saved(path: Path, spec: str, key: str) -> Any:
+    """A directory written by `save_to_disk`; a directory that is not one (or a broken one:
+    corrupt dataset_info.json or state.json, missing arrow files) is refused in one line."""
+    import datasets
+
+    try:
+        return datasets.load_from_disk(str(path))
+    except FileNotFoundError as exc:
+        if "neither a" in str(exc) or "is not a" in str(exc):
+            raise ToolkitError(f"{key}: {spec!r} is a directory but not a saved dataset") from None
+        problem = first_line(exc, 160)
+    except Exception as exc:  # json, arrow and key errors: all mean "broken"
+        problem = first_line(exc, 160)
+    raise ToolkitError(f"{key}: {spec!r} looks like a saved dataset but is broken ({problem})")
+
+
+def first_line(exc: BaseException, limit: int) -> str:
+    """The first line of an exception's message (its type when it has none), cut to `limit`."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def load_file(path: Path, key: str) -> Any:
@@ -121,7 +211,7 @@ def require_text(table: Any, column: str, where: str) -> None:
     """Refuse null or blank inputs with the row number, rather than training on them silently."""
     for row, value in enumerate(table[column]):
         if value is None or not str(value).strip():
-            raise ToolkitError(f"{where} row {row}: empty text in column {column!r}")
+            raise ToolkitError(f"{where_row(where, row)}: empty text in column {column!r}")
 
 
 def build_splits(data: Any, columns: list[str]) -> Splits:
@@ -152,10 +242,11 @@ def build_splits(data: Any, columns: list[str]) -> Splits:
         elif split in named:
             held_out[split] = named[split]
             record[split] = {"source_split": split}
-    train, carved = carve(train, [s for s in HELD_OUT if s not in held_out], data)
+    train, carved, remaining = carve(train, [s for s in HELD_OUT if s not in held_out], data)
     held_out.update({name: table for name, (table, _) in carved.items()})
     record.update({name: {"carved_from_train": rows} for name, (_, rows) in carved.items()})
     splits = Splits(train, held_out["validation"], held_out["test"], record)
+    splits.origins = origins(data, carved, remaining)
     for name in ("train", *HELD_OUT):
         require_columns(
             getattr(splits, name), columns, f"data.{name if name != 'train' else 'train'}"
@@ -165,15 +256,31 @@ def build_splits(data: Any, columns: list[str]) -> Splits:
     return splits
 
 
-def carve(train: Any, needed: list[str], data: Any) -> tuple[Any, dict[str, tuple[Any, list[int]]]]:
+def origins(data: Any, carved: dict, remaining: list[int] | None) -> dict[str, Where]:
+    """Each split's Where: its local file, and for carved rows their index in data.train."""
+
+    def local(spec: str | None) -> str | None:
+        return spec if spec is not None and Path(spec).expanduser().is_file() else None
+
+    found = {"train": Where("data.train", local(data.train), remaining, "data.train")}
+    for name in HELD_OUT:
+        if name in carved:
+            found[name] = Where(f"data.{name}", local(data.train), carved[name][1], "data.train")
+        else:
+            found[name] = Where(f"data.{name}", local(getattr(data, name)))
+    return found
+
+
+def carve(train: Any, needed: list[str], data: Any) -> tuple[Any, dict, list[int] | None]:
     """Cut the needed held-out splits out of train with the recipe's seed.
 
-    Returns the remaining train set and, per split, (dataset, original row indices).
+    Returns the remaining train set, per split (dataset, original row indices), and the original
+    row indices of the remaining train rows (None when nothing was carved).
     """
     import numpy as np
 
     if not needed:
-        return train, {}
+        return train, {}, None
     order = np.random.default_rng(data.split_seed).permutation(len(train))
     sizes = {name: int(round(getattr(data, f"{name}_size") * len(train))) for name in needed}
     if len(train) - sum(sizes.values()) < 1 or min(sizes.values()) < 1:
@@ -187,7 +294,7 @@ def carve(train: Any, needed: list[str], data: Any) -> tuple[Any, dict[str, tupl
         carved[name] = (train.select(rows), rows)
         start += sizes[name]
     remaining = sorted(int(i) for i in order[start:])
-    return train.select(remaining), carved
+    return train.select(remaining), carved, remaining
 
 
 def write_held_out(splits: Splits, run_dir: RunDir) -> None:

@@ -11,13 +11,37 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from toolkit.errors import ToolkitError
 
 LAUNCH_OPTIONS = ("--num-processes", "--accelerate-config")
+RELAUNCHED = "TOOLKIT_RELAUNCHED"
+STOP_GRACE_S = 60  # after a Ctrl-C, how long the processes get to stop before they are killed
+# `accelerate launch`, without the elastic agent's log lines ("Sending process N closing signal",
+# "failed (exitcode: 2)") and without a traceback when the processes stopped for a Ctrl-C (which
+# the parent reports in one line) or on a ToolkitError (the main process printed it: exit 2).
+LAUNCHER = """
+import logging, os, sys
+os.environ.setdefault("LOGLEVEL", "CRITICAL")  # the level torch.distributed.elastic logs at
+from accelerate.commands.launch import main
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+logging.getLogger("torch.distributed.elastic").setLevel(os.environ["LOGLEVEL"])
+try:
+    main()
+except (KeyboardInterrupt, SignalException):
+    sys.exit(130)
+except ChildFailedError as failed:
+    code = failed.get_first_failure()[1].exitcode
+    if code not in (2, 130):
+        raise
+    sys.exit(code)
+"""
 
 
 def inside_launcher() -> bool:
@@ -28,13 +52,18 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def relaunched() -> bool:
+    """A process `relaunch` started: its parent, not it, tells the user about a Ctrl-C."""
+    return os.environ.get(RELAUNCHED) == "1"
+
+
 def wants_relaunch(num_processes: int, config: str | None) -> bool:
     return not inside_launcher() and (num_processes > 1 or config is not None)
 
 
 def launch_command(argv: list[str], num_processes: int, config: str | None) -> list[str]:
     """`accelerate launch ... -m toolkit <argv without our launch options>`."""
-    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    command = [sys.executable, "-c", LAUNCHER]
     if config is not None:
         if not os.path.isfile(config):
             raise ToolkitError(f"--accelerate-config: {config} not found")
@@ -44,8 +73,9 @@ def launch_command(argv: list[str], num_processes: int, config: str | None) -> l
         # (accelerate's --cpu/MULTI_CPU mode starts a single process unless MPI is set up).
         command += ["--num_processes", str(num_processes)]
         command += (
-            [] if config else ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
-        )
+            [] if config else ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no",
+                               "--dynamo_backend", "no"]  # each unset one is a warning
+        )  # fmt: skip
     return [*command, "-m", "toolkit", *strip_launch_options(argv)]
 
 
@@ -88,7 +118,45 @@ def relaunch(
     if check is not None:
         check()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.call(command, env=env)
+    # Its own process group: a Ctrl-C at the terminal reaches this process alone, which passes
+    # it on once (twice, the elastic agent would abandon its shutdown half-way).
+    launched = subprocess.Popen(command, env={**env, RELAUNCHED: "1"}, process_group=0)
+    with launched as launcher:
+        try:
+            return launcher.wait()
+        except KeyboardInterrupt:  # the caller reports it once the processes have stopped
+            stop(launcher)
+            raise
+
+
+def stop(launcher: subprocess.Popen) -> None:
+    """Pass a Ctrl-C on to the launcher, which stops its processes; all are killed if that
+    takes longer than STOP_GRACE_S."""
+    launcher.send_signal(signal.SIGINT)
+    try:
+        launcher.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+
+
+def every_parameter_used(loaded: Any) -> bool:
+    """Whether every trainable parameter of a LoadedModel gets a gradient at every step, so DDP
+    can skip its search for unused ones (`find_unused_parameters`: a warning in every multi-process
+    run and an extra graph traversal per step). Frozen parameters do not count, so frozen layers
+    and a peft model's frozen base are fine. Not so, and the Trainer's default kept: an
+    encoder-decoder made of two encoders (bert2bert: the encoder's pooler is unused), layer drop
+    (skipped layers) and mixture-of-experts (experts no token went to)."""
+    model = getattr(loaded.model, "get_base_model", lambda: loaded.model)()
+    config = model.config
+    if hasattr(config, "encoder") and hasattr(config, "decoder"):  # two checkpoints in one
+        return False
+    settings = config.to_dict()
+    drops = (v for k, v in settings.items() if "layerdrop" in k and isinstance(v, (int, float)))
+    if any(value > 0 for value in drops):
+        return False
+    experts = (settings.get(key) for key in ("num_experts", "num_local_experts", "moe_num_experts"))
+    return all(not isinstance(count, int) or count <= 1 for count in experts)
 
 
 @contextlib.contextmanager

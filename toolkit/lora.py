@@ -201,15 +201,18 @@ def save_head_config(model: Any, folder: Path) -> None:
 
 
 def load_run_model(
-    model_dir: Path, head_for: Callable[[Family], Head], source: dict[str, Any] | None = None
-) -> LoadedModel:
+    model_dir: Path, head_for: Callable[[Family], Head], source: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:  # fmt: skip
     """A run's model: a full checkpoint, or the base of adapter_config.json plus the adapter
-    (`source`, the recipe's revision/gguf_file, helps find that base)."""
+    (`source`, the recipe's revision/gguf_file, helps find that base; `trust_remote_code`, the
+    recipe's model.trust_remote_code)."""
+    from toolkit.checkpoint_files import ADAPTER_PATTERNS, reading_weights
     from toolkit.models import load_for_task, load_tokenizer
 
-    model_dir = Path(model_dir)
+    model_dir, trust = Path(model_dir), {"trust_remote_code": trust_remote_code}
     if not (model_dir / "adapter_config.json").is_file():
-        return load_for_task(str(model_dir), head_for, {})
+        return load_for_task(str(model_dir), head_for, {}, **trust)
     adapter = json.loads((model_dir / "adapter_config.json").read_text(encoding="utf-8"))
     base = adapter.get("base_model_name_or_path")
     if not base:
@@ -218,7 +221,8 @@ def load_run_model(
     if adapter.get("revision"):
         origin["revision"] = adapter["revision"]
     try:
-        loaded = load_for_task(base, head_for, head_settings(model_dir), source=origin)
+        settings = head_settings(model_dir, trust_remote_code)
+        loaded = load_for_task(base, head_for, settings, source=origin, **trust)
     except ToolkitError as exc:
         raise ToolkitError(
             f"{model_dir}: cannot load the adapter's base model {base!r} (adapter_config.json "
@@ -226,19 +230,19 @@ def load_run_model(
         ) from None
     from peft import PeftModel
 
-    with quiet_peft():
+    with quiet_peft(), reading_weights(model_dir, ADAPTER_PATTERNS):
         loaded.model = PeftModel.from_pretrained(loaded.model, str(model_dir))
-    loaded.tokenizer = load_tokenizer(str(model_dir), loaded.family)
+    loaded.tokenizer = load_tokenizer(str(model_dir), loaded.family, **trust)
     return loaded
 
 
-def head_settings(model_dir: Path) -> dict[str, Any]:
+def head_settings(model_dir: Path, trust_remote_code: bool = False) -> dict[str, Any]:
     """Label names saved beside the adapter (see save_head_config)."""
-    from transformers import AutoConfig
+    from toolkit.models import load_config
 
     if not (model_dir / "config.json").is_file():
         return {}
-    saved = AutoConfig.from_pretrained(str(model_dir))
+    saved = load_config(str(model_dir), trust_remote_code=trust_remote_code)
     return {"id2label": saved.id2label, "label2id": saved.label2id}
 
 
@@ -259,7 +263,9 @@ def merge_run(run_dir: Path, out_dir: Path | None = None, overwrite: bool = Fals
     target = RunDir(out_dir if out_dir is not None else run.path / "merged", key="--out")
     with target.claim(merge_inputs(run.path, model_dir), overwrite, kind="merge"):
         recipe = load_recipe(recipe_file)
-        loaded = load_run_model(model_dir, task_for(recipe).head, recipe.model.source())
+        loaded = load_run_model(
+            model_dir, task_for(recipe).head, recipe.model.source(), recipe.model.trust_remote_code
+        )
         merged = loaded.model.merge_and_unload()
         staging = target.start_staging(None, kind="merge")
         try:

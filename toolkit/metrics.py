@@ -40,6 +40,10 @@ def translation_metrics(predictions: Sequence[str], references: Sequence[str]) -
         for name, metric in (("bleu", bleu), ("chrf", chrf)):
             result[name] = float(metric.corpus_score(hyps, refs).score)
             result[f"{name}_ci"] = corpus_ci(metric, hyps, refs)
+    else:  # a signature needs the number of references, which only a scored corpus sets
+        for name, metric in (("bleu", bleu), ("chrf", chrf)):
+            metric.corpus_score([""], [[""]])
+            result[f"{name}_ci"] = [0.0, 0.0]
     result["bleu_signature"] = str(bleu.get_signature())
     result["chrf_signature"] = str(chrf.get_signature())
     result["samples"] = len(predictions)
@@ -104,10 +108,12 @@ def classification_metrics(
     confusion matrix (rows = gold, columns = predicted, in label-id order)."""
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-    y_true, y_pred = np.asarray(labels), np.asarray(predictions)
+    y_true, y_pred = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
     ids = list(range(len(names)))
+    if not len(y_true):  # scikit-learn refuses empty input; no rows score 0
+        return empty_classification(names, full)
     result: dict[str, Any] = {
-        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "accuracy": float((y_true == y_pred).mean()),
         "f1_macro": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
     }
     if not full:
@@ -131,6 +137,17 @@ def classification_metrics(
     result["f1_macro_ci"] = bootstrap_ci(
         len(y_true), lambda rows: macro_f1(y_true[rows], y_pred[rows], len(names))
     )
+    return result
+
+
+def empty_classification(names: Sequence[str], full: bool) -> dict[str, Any]:
+    """`classification_metrics` of no rows: every score 0, in the same shape."""
+    result: dict[str, Any] = {"accuracy": 0.0, "f1_macro": 0.0}
+    if full:
+        zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        result["per_class"] = {name: dict(zero) for name in names}
+        result["confusion_matrix"] = [[0] * len(names) for _ in names]
+        result.update(samples=0, accuracy_ci=[0.0, 0.0], f1_macro_ci=[0.0, 0.0])
     return result
 
 

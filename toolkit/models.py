@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.checkpoint_files import (
+    check_folder,
+    config_error,
+    local_checkpoint,
+    local_folder,
+    reading_weights,
+    refuse_auto_map,
+    tokenizer_error,
+)
+from toolkit.console import quiet_gguf_loading
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -28,16 +37,35 @@ class Family:
     needs_pad_token: bool = False
     layers: str = "encoder.layer"  # attribute path from `model.base_model` to the layer stack
     task_prefix: bool = False  # T5 was pre-trained with "translate X to Y: "-style prefixes
+    fp16_overflows: bool = False  # T5's activations overflow fp16 to NaN (a known issue)
+    rms_norm: bool = False  # RMSNorm right on the token embeddings (T5, Llama): singular at 0
+
+    @property
+    def is_decoder(self) -> bool:
+        """Decoder-only: generates left to right from a prompt (GPT-2, Llama)."""
+        return self.kind == "decoder"
+
+    @property
+    def is_encoder(self) -> bool:
+        """Encoder-only: reads, does not generate by itself (BERT)."""
+        return self.kind == "encoder"
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return self.kind == "encoder-decoder"
 
 
 _BERT = Family(
     "encoder", ("hidden_dropout_prob", "attention_probs_dropout_prob"), ("query", "value")
 )
 _GPT2 = Family("decoder", ("resid_pdrop", "embd_pdrop", "attn_pdrop"), ("c_attn",), True, "h")
-_LLAMA = Family("decoder", ("attention_dropout",), ("q_proj", "v_proj"), True, "layers")
-_T5 = Family(
-    "encoder-decoder", ("dropout_rate",), ("q", "v"), layers="encoder.block", task_prefix=True
+_LLAMA = Family(
+    "decoder", ("attention_dropout",), ("q_proj", "v_proj"), True, "layers", rms_norm=True
 )
+_T5 = Family(
+    "encoder-decoder", ("dropout_rate",), ("q", "v"), layers="encoder.block", task_prefix=True,
+    fp16_overflows=True, rms_norm=True,
+)  # fmt: skip
 _BART = Family(
     "encoder-decoder",
     ("dropout", "attention_dropout", "activation_dropout"),
@@ -92,23 +120,25 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
 
-def load_config(name: str, source: dict[str, Any] | None = None) -> Any:
-    """AutoConfig for a hub id or local directory, with errors the user can act on."""
+def load_config(
+    name: str, source: dict[str, Any] | None = None, trust_remote_code: bool = False
+) -> Any:
+    """AutoConfig for a hub id or local directory, with errors the user can act on; custom code
+    (an auto_map) is refused unless trusted, and transformers never prompts about it."""
     from transformers import AutoConfig
 
-    looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
-    if looks_local and not Path(name).expanduser().is_dir():
-        raise ToolkitError(f"model.name: {name!r} not found (no such directory)")
+    folder = local_checkpoint(name)
+    if folder is not None:
+        check_folder(folder, f"model.name: {name!r}", trust_remote_code)
     try:
-        return AutoConfig.from_pretrained(
-            str(Path(name).expanduser()) if looks_local else name, **(source or {})
+        config = AutoConfig.from_pretrained(
+            str(folder or name), **(source or {}), trust_remote_code=trust_remote_code
         )
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise ToolkitError(
-            f"model.name: cannot load {name!r} as a checkpoint ({first}). Give a local directory "
-            "with config.json, or a hub id while online."
-        ) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise config_error(name, folder, exc) from None
+    if not trust_remote_code:  # a hub checkpoint's config.json, now downloaded (no code ran)
+        refuse_auto_map(config, f"model.name: {name!r}")
+    return config
 
 
 def family_of(config: Any, name: str) -> Family:
@@ -122,10 +152,20 @@ def family_of(config: Any, name: str) -> Family:
     return family
 
 
-def load_tokenizer(name: str, family: Family, source: dict[str, Any] | None = None) -> Any:
+def load_tokenizer(
+    name: str, family: Family, source: dict[str, Any] | None = None, trust_remote_code=False
+) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name, **(source or {}))
+    folder = local_folder(name)
+    if folder is not None:  # a run's model dir, read here first (load_config checked model.name)
+        check_folder(folder, f"model.name: {name!r}", trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(folder or name), **(source or {}), trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:  # tokenizers raises bare Exceptions for a malformed tokenizer.json
+        raise tokenizer_error(name, exc) from None
     # Training and loss scoring pad on the right: with left padding, decoders without explicit
     # position ids would shift every real token's position. Generation switches to left itself.
     tokenizer.padding_side = "right"
@@ -155,6 +195,7 @@ def load_for_task(
     dropout: float | None = None,
     source: dict[str, Any] | None = None,
     model_options: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load tokenizer and task head model of a checkpoint, with family fixes applied.
 
@@ -167,21 +208,27 @@ def load_for_task(
     """
     from toolkit.tasks.base import HeadKind
 
-    config = load_config(name, source)
+    trust = {"trust_remote_code": trust_remote_code}
+    config = load_config(name, source, **trust)
     family = family_of(config, name)
     head = head_for(family)
     check_head(head, config, name)
-    tokenizer = load_tokenizer(name, family, source)
+    tokenizer = load_tokenizer(name, family, source, **trust)
     config.update(config_updates)
     apply_dropout(config, family, dropout)
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
-    if head.kind is HeadKind.BERT2BERT:
-        model = load_bert2bert(name, family, tokenizer, dropout, (source or {}).get("revision"))
-    else:
-        model = head.kind.auto_class().from_pretrained(
-            name, config=config, **(source or {}), **(model_options or {})
-        )
+    folder = local_folder(name)
+    if (source or {}).get("gguf_file"):
+        quiet_gguf_loading()  # transformers' de-quantizing progress bar
+    with reading_weights(None if (source or {}).get("gguf_file") else folder):
+        if head.kind is HeadKind.BERT2BERT:
+            revision = (source or {}).get("revision")
+            model = load_bert2bert(name, family, tokenizer, dropout, revision, **trust)
+        else:
+            model = head.kind.auto_class().from_pretrained(
+                name, config=config, **(source or {}), **(model_options or {}), **trust
+            )
     if (source or {}).get("gguf_file"):
         forget_gguf_quantizer(model)
     return LoadedModel(model, tokenizer, family, config.model_type, head)
@@ -212,14 +259,17 @@ def check_head(head: Head, config: Any, name: str) -> None:
 
 
 def load_bert2bert(
-    name: str, family: Family, tokenizer: Any, dropout: float | None, revision: str | None
-) -> Any:
+    name: str, family: Family, tokenizer: Any, dropout: float | None, revision: str | None,
+    trust_remote_code: bool = False,
+) -> Any:  # fmt: skip
     """An EncoderDecoderModel from two copies of an encoder checkpoint: the decoder copy gets
     cross-attention and a causal mask; [CLS] starts decoding and [SEP] ends it."""
     from transformers import EncoderDecoderModel
 
     keys = family.dropout_keys if dropout is not None else ()
     kwargs = {f"{side}_{key}": dropout for key in keys for side in ("encoder", "decoder")}
+    kwargs.update(encoder_trust_remote_code=trust_remote_code)
+    kwargs.update(decoder_trust_remote_code=trust_remote_code)
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(
         name, name, encoder_revision=revision, decoder_revision=revision, **kwargs
     )
@@ -230,39 +280,3 @@ def load_bert2bert(
         config.eos_token_id = end
         config.pad_token_id = tokenizer.pad_token_id
     return model
-
-
-def freeze_input_embeddings(model: Any) -> int:
-    """Stop gradients into the word embeddings; returns how many parameters were frozen."""
-    weight = model.get_input_embeddings().weight
-    weight.requires_grad_(False)
-    return weight.numel()
-
-
-def freeze_lower_layers(model: Any, family: Family, count: int) -> int:
-    """Freeze all embeddings and the lowest `count` layers; returns parameters frozen.
-
-    Backward then stops at the first trainable layer, so each frozen layer also saves its share
-    of the backward pass, not only its optimizer update.
-    """
-    frozen = freeze_input_embeddings(model)
-    for name, module in model.base_model.named_modules():  # position/type embeddings, their norm
-        if name.split(".")[-1] in ("embeddings", "wpe"):
-            frozen += freeze_module(module)
-    stack = model.base_model
-    for attribute in family.layers.split("."):
-        stack = getattr(stack, attribute)
-    if count > len(stack):
-        raise ToolkitError(f"model.freeze_layers: {count} exceeds the model's {len(stack)} layers")
-    for layer in stack[:count]:
-        frozen += freeze_module(layer)
-    return frozen
-
-
-def freeze_module(module: Any) -> int:
-    count = 0
-    for parameter in module.parameters():
-        if parameter.requires_grad:
-            parameter.requires_grad_(False)
-            count += parameter.numel()
-    return count

@@ -10,15 +10,14 @@ if TYPE_CHECKING:
     from toolkit.models import Family
 
 
-def resolve_precision(requested: str, family: Family, model_type: str) -> str:
+def resolve_precision(requested: str, family: Family) -> str:
     """Pick fp32/bf16/fp16 for this device and family; refuse combinations known to break."""
     import torch
 
-    is_t5 = family.kind == "encoder-decoder" and model_type.endswith("t5")
     cuda = torch.cuda.is_available()
     if requested == "fp16" and not cuda:
         raise ToolkitError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
-    if requested == "fp16" and is_t5:
+    if requested == "fp16" and family.fp16_overflows:
         raise ToolkitError(
             "train.precision: T5 overflows to NaN in fp16 (a known transformers issue); "
             "use bf16 or fp32"
@@ -28,7 +27,7 @@ def resolve_precision(requested: str, family: Family, model_type: str) -> str:
     if cuda:
         if torch.cuda.is_bf16_supported():
             return "bf16"
-        return "fp32" if is_t5 else "fp16"
+        return "fp32" if family.fp16_overflows else "fp16"
     # On CPU, bf16 only pays off with AMX tiles; without them oneDNN's bf16 matmuls are slower
     # than fp32 (measured on this project's AVX-512 machines), so auto stays on fp32 there.
     return "bf16" if cpu_has_fast_bf16() else "fp32"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -20,13 +21,32 @@ from typing import NamedTuple
 
 from toolkit.atomic import write_text_atomically
 from toolkit.checkpoints import newest_complete
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, shorten
 from toolkit.runlock import exclusive
 
 MARKER = ".toolkit-run"
 LAYOUT = 1  # the marker's "layout" field: bumped when the files a run writes change meaning
 SEED_PREFIX, SEEDS_SUMMARY = "seed-", "seeds.json"
 NOUNS = {"run": "a run", "seeds": "seed runs", "merge": "a merged model"}
+# A split or eval output name becomes a file name inside the run: no separators, no `..`.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def checked_name(name: str, key: str = "--split") -> str:
+    """`name` if it can name a file inside a run directory; else a ToolkitError naming `key`."""
+    if not NAME.fullmatch(name) or ".." in name:
+        raise ToolkitError(
+            f"{key}: {shorten(name)} cannot name a file in the run (letters, digits, '_', '.' "
+            "and '-' only; no path separators, no '..')"
+        )
+    return name
+
+
+def output_name(file: str) -> str:
+    """The eval output name for `--data FILE`: its stem, odd characters made '_'."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(file).stem)
+    stem = re.sub(r"\.{2,}", ".", stem).lstrip(".-")[:100]
+    return stem or "data"
 
 
 class OpenRun(NamedTuple):
@@ -70,14 +90,14 @@ class RunDir:
 
     def split_file(self, split: str) -> Path:
         """The held-out rows the run recorded (`splits/<split>.jsonl`)."""
-        return self.path / "splits" / f"{split}.jsonl"
+        return self.path / "splits" / f"{checked_name(split)}.jsonl"
 
     def predictions(self, split: str) -> Path:
-        return self.path / "predictions" / f"{split}.jsonl"
+        return self.path / "predictions" / f"{checked_name(split)}.jsonl"
 
     def eval_rows(self, name: str, what: str) -> Path:
         """Rows `toolkit eval` (or one of its probes) writes: `eval/<name>_<what>.jsonl`."""
-        return self.eval_dir / f"{name}_{what}.jsonl"
+        return self.eval_dir / f"{checked_name(name, 'eval output')}_{what}.jsonl"
 
     def eval_results(self) -> list[Path]:
         return sorted(self.eval_dir.glob("*.json"))
@@ -274,7 +294,7 @@ class RunDir:
 
     def write_eval(self, name: str, metrics: dict, records: list[dict], source: str) -> Path:
         """`toolkit eval`'s scores (eval/<name>.json) and rows; returns the json file."""
-        out_file = self.eval_dir / f"{name}.json"
+        out_file = self.eval_dir / f"{checked_name(name, 'eval output')}.json"
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps({"source": source, **metrics}, indent=1) + "\n")
         write_jsonl(self.eval_rows(name, "predictions"), records)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
 from toolkit.rundir import RunDir
+from toolkit.tasks.base import HeadKind
+
+if TYPE_CHECKING:
+    from toolkit.recipe.schema import ScratchSection
 
 SENTINELS = [f"<extra_id_{k}>" for k in range(100)]  # T5's span-corruption placeholders
-HEADS = {"bert": "BertForMaskedLM", "gpt2": "GPT2LMHeadModel", "t5": "T5ForConditionalGeneration"}
+HEADS = {"bert": HeadKind.MASKED_LM, "gpt2": HeadKind.CAUSAL_LM, "t5": HeadKind.SEQ2SEQ_LM}
 
 
 def build_checkpoint(recipe: Any, columns: list[str], build: bool = True) -> Path:
@@ -151,33 +155,44 @@ def unigram_with_sentinels(texts: list[str], vocab_size: int) -> Any:
 
 def build_model(section: Any, tokenizer: Any) -> Any:
     """A randomly initialised model with its language-modelling head (seeded by the caller)."""
-    import transformers
-
-    config = model_config(section, tokenizer)
-    return getattr(transformers, HEADS[section.model_type])(config)
+    config = CONFIGS[section.model_type](section, tokenizer)
+    return HEADS[section.model_type].auto_class().from_config(config)
 
 
-def model_config(section: Any, tokenizer: Any) -> Any:
-    """The family's config from the scratch sizes; token ids come from the new tokenizer."""
-    from transformers import BertConfig, GPT2Config, T5Config
+def bert_config(s: ScratchSection, tokenizer: Any) -> Any:
+    from transformers import BertConfig
 
-    s, vocab = section, len(tokenizer)
-    inner = s.intermediate_size or 4 * s.hidden_size
-    if s.model_type == "bert":
-        return BertConfig(
-            vocab_size=vocab, hidden_size=s.hidden_size, num_hidden_layers=s.layers,
-            num_attention_heads=s.heads, intermediate_size=inner,
-            max_position_embeddings=s.max_positions, pad_token_id=tokenizer.pad_token_id,
-        )  # fmt: skip
-    if s.model_type == "gpt2":
-        end = tokenizer.eos_token_id
-        return GPT2Config(
-            vocab_size=vocab, n_embd=s.hidden_size, n_layer=s.layers, n_head=s.heads,
-            n_inner=inner, n_positions=s.max_positions, bos_token_id=end, eos_token_id=end,
-        )  # fmt: skip
+    return BertConfig(
+        vocab_size=len(tokenizer), hidden_size=s.hidden_size, num_hidden_layers=s.layers,
+        num_attention_heads=s.heads, intermediate_size=inner_size(s),
+        max_position_embeddings=s.max_positions, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+
+
+def gpt2_config(s: ScratchSection, tokenizer: Any) -> Any:
+    from transformers import GPT2Config
+
+    end = tokenizer.eos_token_id
+    return GPT2Config(
+        vocab_size=len(tokenizer), n_embd=s.hidden_size, n_layer=s.layers, n_head=s.heads,
+        n_inner=inner_size(s), n_positions=s.max_positions, bos_token_id=end, eos_token_id=end,
+    )  # fmt: skip
+
+
+def t5_config(s: ScratchSection, tokenizer: Any) -> Any:
+    from transformers import T5Config
+
     return T5Config(
-        vocab_size=vocab, d_model=s.hidden_size, d_kv=s.hidden_size // s.heads, d_ff=inner,
-        num_layers=s.layers, num_decoder_layers=s.layers, num_heads=s.heads,
+        vocab_size=len(tokenizer), d_model=s.hidden_size, d_kv=s.hidden_size // s.heads,
+        d_ff=inner_size(s), num_layers=s.layers, num_decoder_layers=s.layers, num_heads=s.heads,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
+
+
+def inner_size(s: ScratchSection) -> int:
+    return s.intermediate_size or 4 * s.hidden_size
+
+
+# The family's config from the scratch sizes; token ids come from the new tokenizer.
+CONFIGS = {"bert": bert_config, "gpt2": gpt2_config, "t5": t5_config}

@@ -41,6 +41,10 @@ def tracking_callbacks(tensorboard: Path, mlruns: Path) -> list[Any]:
         # MLflow 3 wants a database backend by default; the issue asks for the plain file store,
         # which MLflow still supports (in maintenance) when this is set.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "creating experiment" lines
+        # Not its INFO lines ("Experiment with name 'toolkit' does not exist. Creating..."):
+        # importing mlflow (inside MLflowCallback()) sets its loggers from MLFLOW_LOGGING_LEVEL,
+        # INFO unless set, so set that (a user's value is kept) and the level once it is loaded.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         callbacks.append(MLflowCallback())
+        logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
     return callbacks

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 
 from toolkit.console import console
 from toolkit.data import Splits, build_splits, write_held_out
+from toolkit.disk import check_free_space
 from toolkit.errors import ToolkitError
 from toolkit.evaluation.scoring import score_splits
-from toolkit.launch import inside_launcher, is_main_process, main_process_first
-from toolkit.lora import apply_peft, check_peft, load_options, save_head_config
-from toolkit.models import (
-    LoadedModel,
-    family_of,
-    freeze_input_embeddings,
-    freeze_lower_layers,
-    load_config,
-    load_for_task,
+from toolkit.freezing import freeze_input_embeddings, freeze_lower_layers
+from toolkit.launch import (
+    every_parameter_used,
+    inside_launcher,
+    is_main_process,
+    main_process_first,
 )
+from toolkit.lora import apply_peft, check_peft, load_options, save_head_config
+from toolkit.models import LoadedModel, family_of, load_config, load_for_task
 from toolkit.precision import cuda_available, resolve_precision
 from toolkit.recipe.schema import Recipe, TrainSection
 from toolkit.report import training as report
@@ -71,8 +71,10 @@ def train_and_write(
     with main_process_first():  # the others then hit the augmentation cache
         augment_train_split(recipe, task, splits)
     loaded = load_model(recipe, task)
+    args = training_arguments(recipe, run_dir.staging.path, precision, every_parameter_used(loaded))
+    if not dry_run and is_main_process():  # before anything is written
+        check_free_space(run_dir.staging.path, loaded, args.save_strategy != "no")
     tokenized = tokenize(splits, task, loaded.tokenizer)
-    args = training_arguments(recipe, run_dir.staging.path, precision)
     if dry_run:
         report.print_dry_run(recipe, splits, tokenized, loaded, args, precision, processes)
         return None
@@ -114,7 +116,7 @@ def write_run(
     write_held_out(splits, staging)
     predictions = {name: records for name, (_, records) in results.items()}
     staging.write_results(recipe.to_yaml(), metrics, predictions)
-    if not recipe.train.save_checkpoints:  # early stopping needed them only to restore the best
+    if not recipe.train.keep_checkpoints:  # a finished run resumes from none of them
         staging.drop_checkpoints()
     run_dir.publish()
     report.print_summary(run_dir.path, metrics)
@@ -122,7 +124,7 @@ def write_run(
 
 def preflight(recipe: Recipe, task: Task) -> str:
     """Cheap checks before any data or weights are loaded; returns the resolved precision."""
-    config = load_config(recipe.model.name, recipe.model.source())
+    config = load_config(recipe.model.name, recipe.model.source(), recipe.model.trust_remote_code)
     family = family_of(config, recipe.model.name)
     head = task.head(family)  # a task the family cannot do fails here, before any data is read
     task.bind(head)
@@ -135,7 +137,7 @@ def preflight(recipe: Recipe, task: Task) -> str:
             raise ToolkitError(
                 "regularization.early_stopping needs evaluation: set train.eval_every"
             )
-    return resolve_precision(recipe.train.precision, family, config.model_type)
+    return resolve_precision(recipe.train.precision, family)
 
 
 def augment_train_split(recipe: Recipe, task: Task, splits: Splits) -> None:
@@ -150,7 +152,7 @@ def augment_train_split(recipe: Recipe, task: Task, splits: Splits) -> None:
         view.inputs[0].get(row) for t in (splits.validation, splits.test) for row in t.to_list()
     ]
     splits.train, summary = augment_table(
-        splits.train, view, recipe.augment, recipe.train.seed, held_out
+        splits.train, view, recipe.augment, recipe.train.seed, held_out, splits.where("train")
     )
     splits.record["train_augmentation"] = {
         "steps": [step.model_dump(mode="json") for step in recipe.augment],
@@ -171,6 +173,7 @@ def load_model(recipe: Recipe, task: Task) -> LoadedModel:
         dropout=recipe.regularization.dropout,
         source=recipe.model.source(),
         model_options=load_options(recipe),
+        trust_remote_code=recipe.model.trust_remote_code,
     )
     if recipe.model.freeze_layers:
         freeze_lower_layers(loaded.model, loaded.family, recipe.model.freeze_layers)
@@ -197,7 +200,9 @@ def tokenize(splits: Splits, task: Task, tokenizer: PreTrainedTokenizerBase) -> 
     return tokenized
 
 
-def training_arguments(recipe: Recipe, staging: Path, precision: str) -> TrainingArguments:
+def training_arguments(
+    recipe: Recipe, staging: Path, precision: str, all_used: bool = False
+) -> TrainingArguments:  # all_used: see launch.every_parameter_used
     from transformers import TrainingArguments
 
     train, reg = recipe.train, recipe.regularization
@@ -242,6 +247,7 @@ def training_arguments(recipe: Recipe, staging: Path, precision: str) -> Trainin
         # that take loss kwargs: the logged loss of a 2-process run came out doubled. Plain DDP
         # averaging of per-process mean losses is the textbook semantics.
         average_tokens_across_devices=False,
+        ddp_find_unused_parameters=False if all_used else None,  # None: the Trainer decides
     )
 
 

@@ -138,7 +138,7 @@ class Neural:
         self.max_length = step.max_length
         self.models = {
             which: load_seq2seq(f"{which}_model", getattr(step, f"{which}_model"), step.backend,
-                                step.int8)
+                                step.int8, getattr(step, "trust_remote_code", False))
             for which in ("forward", "backward")
         }  # fmt: skip
 

@@ -33,6 +33,7 @@ import torch
 
 from toolkit.augment import synonym
 from toolkit.augment.synonym import WORD_RE, Variant, align_case, draw_count
+from toolkit.checkpoint_files import STEP_KEY, check_folder, local_folder, reading_weights
 from toolkit.errors import ToolkitError
 
 RERANK_TOP = 3  # sample among the few synonyms that move the sentence embedding least
@@ -95,21 +96,19 @@ def resolve(name: str) -> str:
     return name
 
 
-def load(name: str) -> tuple[Any, Any, bool]:
-    """Tokenizer, model (eval mode, on CUDA when available), and whether it has an MLM head."""
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+def load(name: str, trust: bool = False) -> tuple[Any, Any, bool]:
+    """Tokenizer, model (eval mode, on CUDA when available), and whether it has an MLM head
+    (`trust`: the step's trust_remote_code)."""
+    from transformers import AutoTokenizer
 
-    where = resolve(name)
+    where, folder = resolve(name), local_folder(resolve(name))
+    if folder is not None:
+        check_folder(folder, f"contextual model: {name!r}", trust, STEP_KEY)
+    trusted = {"trust_remote_code": trust}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where)
-        try:
-            model, info = AutoModelForMaskedLM.from_pretrained(where, output_loading_info=True)
-            # Head weights the checkpoint lacks were initialised at random: then it is an
-            # encoder only (architectures lists BertModel, or a classifier's head is stored).
-            prefix = model.base_model_prefix + "."
-            has_head = all(k.startswith(prefix) for k in info["missing_keys"])
-        except ValueError:  # no masked-LM class for this architecture
-            model, has_head = AutoModel.from_pretrained(where), False
+        tokenizer = AutoTokenizer.from_pretrained(where, **trusted)
+        with reading_weights(folder):
+            model, has_head = masked_lm(where, trusted)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise ToolkitError(
@@ -118,6 +117,22 @@ def load(name: str) -> tuple[Any, Any, bool]:
         ) from None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return tokenizer, model.to(device).eval(), has_head and tokenizer.mask_token_id is not None
+
+
+def masked_lm(where: str, trusted: dict) -> tuple[Any, bool]:
+    """The checkpoint as a masked LM, and whether its weights held the MLM head."""
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            where, output_loading_info=True, **trusted
+        )
+    except ValueError:  # no masked-LM class for this architecture
+        return AutoModel.from_pretrained(where, **trusted), False
+    # Head weights the checkpoint lacks were initialised at random: then it is an encoder only
+    # (architectures lists BertModel, or a classifier's head is stored).
+    prefix = model.base_model_prefix + "."
+    return model, all(k.startswith(prefix) for k in info["missing_keys"])
 
 
 def sample(scored: list[tuple[str, float]], rng, temperature: float = 1.0) -> str | None:
@@ -138,14 +153,16 @@ class Contextual:
     # alone (the tests' random encoders put every sentence at cosine ~0.98).
     use_floor = True
 
-    def __init__(self, model: str, p: float, top_k: int, batch_size: int, protect: list[str]):
+    def __init__(
+        self, model: str, p: float, top_k: int, batch_size: int, protect: list[str], trust=False
+    ):
         self.p, self.top_k, self.batch_size = p, top_k, batch_size
         self.stop = synonym.stopwords()
         # Whole words only: "acme" protects "ACME's" but not "acmes".
         self.protect = [
             re.compile(rf"(?<![A-Za-z]){re.escape(w)}(?![A-Za-z])", re.I) for w in protect
         ]
-        self.tokenizer, self.model, has_head = load(model)
+        self.tokenizer, self.model, has_head = load(model, trust)
         self.mode = "fill-mask" if has_head else "rerank"
         # Only re-ranking needs WordNet; without it synonym_table raises a ToolkitError.
         self.table = synonym.synonym_table() if self.mode == "rerank" else {}
@@ -155,7 +172,8 @@ class Contextual:
 
     @classmethod
     def from_step(cls, step) -> Contextual:
-        return cls(step.model, step.p, step.top_k, step.batch_size, step.protect)
+        trust = getattr(step, "trust_remote_code", False)
+        return cls(step.model, step.p, step.top_k, step.batch_size, step.protect, trust)
 
     def whole_words(self) -> list[str | None]:
         """Per vocabulary id: the word it stands for, or None for pieces, stop words, symbols."""

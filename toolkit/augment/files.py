@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from toolkit.augment.pipeline import Summary, augment_rows, check_rows
 from toolkit.augment.views import View, column_view
-from toolkit.data import load_table, require_columns
+from toolkit.data import Where, load_table, require_columns
 from toolkit.errors import ToolkitError
 
 WRITERS = (".csv", ".jsonl", ".json", ".parquet")
@@ -120,7 +120,7 @@ def augment_file(
     out = out or default_out(source)
     check_paths(source, out)
     rows = read_rows(source, view, "input")
-    check_rows(rows, view, steps, f"input {source}")
+    check_rows(rows, view, steps, Where(f"input {source}", str(source)))
     held = held_out_texts(held_files, view)
     result, summary = augment_rows(rows, view, steps, seed, held, originals, use_cache)
     write_atomically(result, out)

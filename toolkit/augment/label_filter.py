@@ -16,16 +16,23 @@ from toolkit.errors import ToolkitError
 class LabelFilter:
     """A sequence classifier that says which (text, label) pairs it still agrees with."""
 
-    def __init__(self, name: str, where: str) -> None:
+    def __init__(self, name: str, where: str, trust: bool = False) -> None:
+        """`trust`: the step's trust_remote_code."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from toolkit.checkpoint_files import STEP_KEY, check_folder, local_folder, reading_weights
         from toolkit.rundir import RunDir
 
         run = RunDir(name)  # a run directory stands for its model
         folder = run.model if run.model_config.is_file() else name
+        local, trusted = local_folder(str(folder)), {"trust_remote_code": trust}
+        if local is not None:
+            check_folder(local, f"{where}: {name!r}", trust, STEP_KEY)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), **trusted)
+            with reading_weights(local):
+                model = AutoModelForSequenceClassification.from_pretrained(str(folder), **trusted)
+            self.model = model
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ToolkitError(f"{where}: cannot load classifier {name!r}: {first}") from None

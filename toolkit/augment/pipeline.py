@@ -18,6 +18,7 @@ from typing import Any
 from toolkit.augment import cache, get_method
 from toolkit.augment.near_duplicates import HeldOutIndex
 from toolkit.augment.views import View
+from toolkit.data import where_row
 from toolkit.errors import ToolkitError
 
 
@@ -69,11 +70,11 @@ def check_rows(rows: list[dict], view: View, steps: list, where: str) -> None:
         for number, row in enumerate(rows):
             text = slot.get(row)
             if text is None or (isinstance(text, str) and not text.strip()):
-                raise ToolkitError(f"{where}: row {number} has an empty {slot.label!r}")
+                raise ToolkitError(f"{where_row(where, number)}: empty {slot.label!r}")
             if not isinstance(text, str):
                 kind = type(text).__name__
                 raise ToolkitError(
-                    f"{where}: row {number} has a non-text {slot.label!r} ({kind} {text!r:.40})"
+                    f"{where_row(where, number)}: non-text {slot.label!r} ({kind} {text!r:.40})"
                 )
     if any(step.filter_model for step in steps):
         if view.label_column is None:
@@ -189,7 +190,8 @@ def filter_labels(made: list[dict], rows, view, step, report: StepReport) -> lis
         return made
     from toolkit.augment.label_filter import LabelFilter
 
-    judge = LabelFilter(step.filter_model, f"augment ({step.method}) filter_model")
+    where = f"augment ({step.method}) filter_model"
+    judge = LabelFilter(step.filter_model, where, getattr(step, "trust_remote_code", False))
     texts = [view.inputs[0].get(item["row"]) for item in made]
     labels = [rows[item["orig_id"]][view.label_column] for item in made]
     keep = judge.agrees(texts, labels)
@@ -197,12 +199,14 @@ def filter_labels(made: list[dict], rows, view, step, report: StepReport) -> lis
     return [item for item, ok in zip(made, keep) if ok]
 
 
-def augment_table(table: Any, view: View, steps: list, seed: int, held_out: list[str]):
+def augment_table(
+    table: Any, view: View, steps: list, seed: int, held_out: list[str], where: str = "data.train"
+):
     """`toolkit run`: the train split plus its variants, as a Dataset of the same features."""
     from datasets import Dataset
 
     rows = table.to_list()
-    check_rows(rows, view, steps, "data.train")
+    check_rows(rows, view, steps, where)  # `where` numbers rows as the user counts them
     out, summary = augment_rows(rows, view, steps, seed, held_out)
     kept = [{k: v for k, v in row.items() if k not in ("orig_id", "method")} for row in out]
     return Dataset.from_list(kept, features=table.features), summary

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.augment.cache import cache_dir, model_fingerprint
+from toolkit.checkpoint_files import STEP_KEY, check_folder, local_folder, reading_weights
 from toolkit.errors import ToolkitError
 
 TOP_P = 0.9
@@ -39,11 +40,14 @@ class Decoding:
     num_beams: int = 1
 
 
-def checkpoint_path(key: str, name: str) -> str:
-    """A local folder as a path (checked), a hub id as given."""
+def checkpoint_path(key: str, name: str, trust: bool = False) -> str:
+    """A local folder as a path (checked: its files readable, custom code only when trusted), a
+    hub id as given."""
     local = name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
     if local and not Path(name).expanduser().is_dir():
         raise ToolkitError(f"back_translation.{key}: {name!r} is not a directory")
+    if local:
+        check_folder(Path(name).expanduser(), f"back_translation.{key}: {name!r}", trust, STEP_KEY)
     return str(Path(name).expanduser()) if local else name
 
 
@@ -56,12 +60,12 @@ def cannot_load(key: str, name: str, exc: Exception) -> ToolkitError:
     return ToolkitError(f"back_translation.{key}: cannot load {name!r}: {problem}")
 
 
-def load_tokenizer(key: str, name: str, path: str) -> Any:
+def load_tokenizer(key: str, name: str, path: str, trust: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, KeyError) as exc:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    except Exception as exc:  # tokenizers raises bare Exceptions for a malformed tokenizer.json
         raise cannot_load(key, name, exc) from None
 
 
@@ -70,18 +74,21 @@ class TransformersSeq2Seq:
 
     backend = "transformers"
 
-    def __init__(self, key: str, name: str) -> None:
+    def __init__(self, key: str, name: str, trust: bool = False) -> None:
         import torch
         from transformers import AutoModelForSeq2SeqLM
 
-        path = checkpoint_path(key, name)
-        self.tokenizer = load_tokenizer(key, name, path)
+        path = checkpoint_path(key, name, trust)
+        self.tokenizer = load_tokenizer(key, name, path, trust)
         self.device, dtype = "cpu", torch.float32
         if torch.cuda.is_available():
             self.device = "cuda"
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(path)
+            with reading_weights(local_folder(path)):
+                model = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=trust)
+        except ToolkitError as exc:
+            raise ToolkitError(f"back_translation.{key}: {exc}") from None
         except (OSError, ValueError, KeyError) as exc:
             raise cannot_load(key, name, exc) from None
         self.model = model.to(self.device, dtype).eval()
@@ -119,15 +126,15 @@ class CTranslate2Seq2Seq:
 
     backend = "ctranslate2"
 
-    def __init__(self, key: str, name: str, int8: bool = False) -> None:
+    def __init__(self, key: str, name: str, int8: bool = False, trust: bool = False) -> None:
         import ctranslate2
         import torch
         from transformers import AutoConfig, GenerationConfig
 
-        path = checkpoint_path(key, name)
-        self.tokenizer = load_tokenizer(key, name, path)
+        path = checkpoint_path(key, name, trust)
+        self.tokenizer = load_tokenizer(key, name, path, trust)
         try:
-            self.config = AutoConfig.from_pretrained(path)
+            self.config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
         except (OSError, ValueError, KeyError) as exc:
             raise cannot_load(key, name, exc) from None
         try:
@@ -142,7 +149,7 @@ class CTranslate2Seq2Seq:
         # torch's thread count, so OMP_NUM_THREADS / torch.set_num_threads govern both engines.
         self.settings = dict(device=device, compute_type=compute,
                              intra_threads=0 if cuda else torch.get_num_threads())  # fmt: skip
-        self.folder = str(converted(key, path))
+        self.folder = str(converted(key, path, trust))
         try:
             self.translator = ctranslate2.Translator(self.folder, **self.settings)
         except (RuntimeError, OSError, ValueError) as exc:  # e.g. CUDA libraries it cannot load
@@ -176,7 +183,7 @@ class CTranslate2Seq2Seq:
         return [self.tokenizer.convert_tokens_to_ids(h) for r in results for h in r.hypotheses]
 
 
-def converted(key: str, path: str) -> Path:
+def converted(key: str, path: str, trust: bool = False) -> Path:
     """The CTranslate2 conversion of a checkpoint, made once and cached by its files."""
     import ctranslate2
     from ctranslate2.converters import TransformersConverter
@@ -187,7 +194,7 @@ def converted(key: str, path: str) -> Path:
         return folder
     staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     try:
-        TransformersConverter(path).convert(str(staging), force=True)
+        TransformersConverter(path, trust_remote_code=trust).convert(str(staging), force=True)
     except Exception as exc:  # the converter raises many kinds for unsupported models
         shutil.rmtree(staging, ignore_errors=True)
         problem = first_line(str(exc), type(exc).__name__)
@@ -211,21 +218,22 @@ def ctranslate2_installed() -> bool:
     return True
 
 
-def load_seq2seq(key: str, name: str, backend: str, int8: bool = False) -> Any:
-    """The step's backend; `auto` is CTranslate2 when installed and able to convert the model."""
+def load_seq2seq(key: str, name: str, backend: str, int8: bool = False, trust=False) -> Any:
+    """The step's backend; `auto` is CTranslate2 when installed and able to convert the model
+    (`trust`: the step's trust_remote_code)."""
     if backend == "transformers":
-        return TransformersSeq2Seq(key, name)
+        return TransformersSeq2Seq(key, name, trust)
     if not ctranslate2_installed():
         if backend == "ctranslate2":
             raise ToolkitError(
                 f"back_translation.backend: ctranslate2 is not installed (pip install ctranslate2)"
                 f" or use backend: transformers for {key}"
             )
-        return TransformersSeq2Seq(key, name)
+        return TransformersSeq2Seq(key, name, trust)
     try:
-        return CTranslate2Seq2Seq(key, name, int8)
+        return CTranslate2Seq2Seq(key, name, int8, trust)
     except Unconvertible as exc:
         if backend == "ctranslate2":
             raise
         print(f"note: {exc}; using transformers", file=sys.stderr)
-        return TransformersSeq2Seq(key, name)
+        return TransformersSeq2Seq(key, name, trust)

@@ -8,6 +8,7 @@ import functools
 import typer
 
 from toolkit.errors import ToolkitError
+from toolkit.launch import is_main_process, relaunched
 
 app = typer.Typer(
     help="Fine-tune BERT-, GPT-2- and T5-family models from a YAML recipe.",
@@ -24,7 +25,8 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except ToolkitError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            if is_main_process() or not relaunched():  # the main one says it for all processes
+                typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper

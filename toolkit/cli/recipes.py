@@ -41,17 +41,38 @@ def run(
     ] = 1,
 ) -> None:
     """Train and evaluate a model as the recipe says."""
-    from toolkit import launch
     from toolkit.recipe.load import load_recipe
 
     resolved = load_recipe(recipe, set_)
+    argv = ["run", str(recipe), *[f"--set={item}" for item in set_ or []]]
+    try:
+        start_run(resolved, argv, overwrite, dry_run, resume, num_processes, accelerate_config,
+                  seeds)  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl-C: one line on what is kept and how to resume; exit 130
+        from toolkit.interrupts import report_interrupt
+        from toolkit.rundir import RunDir
+
+        launched = [("--num-processes", num_processes), ("--accelerate-config", accelerate_config)]
+        again = [*argv, *(f"{flag}={value}" for flag, value in launched if value is not None)]
+        again += [f"--seeds={seeds}"] if seeds > 1 else []
+        code = report_interrupt(RunDir(resolved.output.dir), ["toolkit", *again, "--resume"])
+        raise typer.Exit(code) from None
+
+
+def start_run(
+    resolved, argv: list[str], overwrite: bool, dry_run: bool, resume: bool,
+    num_processes: int | None, accelerate_config: str | None, seeds: int,
+) -> None:  # fmt: skip
+    """`toolkit run` once the recipe is loaded: relaunched in N processes, N seeds, or one run."""
+    from toolkit import launch
+
+    recipe = Path(argv[1])
     processes = num_processes or resolved.launch.num_processes
     config = accelerate_config or resolved.launch.accelerate_config
     if launch.wants_relaunch(processes, config) and not dry_run:
         from toolkit.rundir import RunDir
 
-        argv = ["run", str(recipe), *[f"--set={item}" for item in set_ or []]]
-        argv += [flag for flag, on in (("--overwrite", overwrite), ("--resume", resume)) if on]
+        argv = [*argv, *(f for f, on in (("--overwrite", overwrite), ("--resume", resume)) if on)]
         # a bad output.dir is refused before any process starts; the main one then holds the lock
         kind, inputs = "seeds" if seeds > 1 else "run", resolved.local_inputs(recipe)
         out = RunDir(resolved.output.dir)
@@ -107,6 +128,7 @@ def cached_family(model_section):
     from huggingface_hub import constants
     from huggingface_hub.utils import logging as hub_logging
 
+    from toolkit.checkpoint_files import CustomCode
     from toolkit.models import FAMILIES, family_of, load_config
 
     hub_logging.set_verbosity_error()  # an unreachable hub is reported once, below, not per retry
@@ -116,8 +138,11 @@ def cached_family(model_section):
     attempts = [{"local_files_only": True}] + ([] if constants.HF_HUB_OFFLINE else [{}])
     for extra in attempts:
         try:
-            config = load_config(model_section.name, {**model_section.source(), **extra})
-        except ToolkitError:
+            where = {**model_section.source(), **extra}
+            config = load_config(model_section.name, where, model_section.trust_remote_code)
+        except CustomCode:  # the checkpoint is here, and refused: say so, not "not available"
+            raise
+        except (ToolkitError, OSError):  # OSError: e.g. a name too long to be a path
             continue
         return family_of(config, model_section.name)
     return None

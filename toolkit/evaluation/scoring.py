@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from toolkit.errors import ToolkitError
-from toolkit.rundir import RunDir
+from toolkit.rundir import RunDir, checked_name, output_name
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -101,11 +101,12 @@ class Probe(Protocol):
     def show(self, result: dict) -> None: ...
 
 
-def saved_head(task: Task, model_dir: Path) -> Head:
+def saved_head(task: Task, model_dir: Path, trust_remote_code: bool = False) -> Head:
     """The head a trained model directory was saved with (from its config; no weights read)."""
     from toolkit.models import family_of, load_config
 
-    return task.head(family_of(load_config(str(model_dir)), str(model_dir)))
+    config = load_config(str(model_dir), trust_remote_code=trust_remote_code)
+    return task.head(family_of(config, str(model_dir)))
 
 
 def tokenize_table(task: Task, loaded: LoadedModel, table: Dataset) -> Dataset:
@@ -142,13 +143,14 @@ def load_target(
     model_dir, recipe_file = RunDir(target).open(recipe_path)
     recipe = load_recipe(recipe_file)
     task = task_for(recipe)
-    task.bind(saved_head(task, model_dir))
+    trust = recipe.model.trust_remote_code  # the run's recipe says whether its code is trusted
+    task.bind(saved_head(task, model_dir, trust))
     for probe in probes:
         probe.check(task)
     table = held_out_table(target, split, data_file)
     where = data_file or str(RunDir(target).split_file(split))
     require_columns(table, task.columns, where)
-    loaded = load_run_model(model_dir, task.head, recipe.model.source())  # or base + adapter
+    loaded = load_run_model(model_dir, task.head, recipe.model.source(), trust)  # or + adapter
     task.from_model(loaded.model.config)
     task.check_rows(table, where)
     return task, loaded, recipe, table, where
@@ -167,10 +169,10 @@ def evaluate_target(
 
     Returns the metrics (each probe's result under its key) and the json file they went to.
     """
+    name = output_name(data_file) if data_file else checked_name(split)  # a file inside the run
     task, loaded, recipe, table, where = load_target(target, split, data_file, recipe_path, probes)
     precision = "bf16" if _on_cuda(loaded) else "fp32"
     metrics, records = score_table(task, loaded, table, batch_size, precision)
-    name = Path(data_file).stem if data_file else split
     run = RunDir(target)
     context = EvalContext(
         task, loaded, recipe, table, metrics, records, batch_size, precision, run, name

@@ -41,7 +41,6 @@ METHODS = ("integrated-gradients", "gradient-x-input")
 SUPPORTED = "explain supports classification and extractive question answering"
 GAP_ALLOWED = 0.05  # IG: |Σ scores − (f(x) − f(baseline))| allowed, relative
 REFINE = 16  # at most this many times the asked steps, doubling while the gap is larger
-RMS_NORM_TYPES = {"t5", "mt5", "umt5", "llama", "mistral", "qwen2"}  # baseline: pad, not zeros
 
 
 @dataclass
@@ -90,7 +89,8 @@ def explain_text(
     model_dir, recipe_file = RunDir(run_dir).open()
     recipe = load_recipe(recipe_file)
     task = task_for(recipe)
-    head = saved_head(task, model_dir)  # before any weights load
+    trust = recipe.model.trust_remote_code
+    head = saved_head(task, model_dir, trust)  # before any weights load
     task.bind(head)
     qa = explained_kind(task, head) == "spans"
     if qa and not (question or "").strip():
@@ -99,7 +99,7 @@ def explain_text(
         raise ToolkitError("--question: only question-answering runs take a question")
     if qa and target is not None:
         raise ToolkitError("--target: question answering explains the predicted span; drop it")
-    loaded = load_run_model(model_dir, task.head, recipe.model.source())
+    loaded = load_run_model(model_dir, task.head, recipe.model.source(), trust)
     loaded.model.eval()
     if qa:
         assert isinstance(task, QuestionAnswering)
@@ -233,7 +233,7 @@ def forward(loaded: Any, inputs: dict, embeddings: Any = None, **options: Any) -
             return model(**inputs, **options)
     embeddings = embeddings.to(model.get_input_embeddings().weight.dtype)
     batch = {k: v.expand(len(embeddings), -1) for k, v in inputs.items()}
-    if loaded.family.kind == "encoder-decoder":
+    if loaded.family.is_encoder_decoder:
         swap = lambda _m, args, kw: (args, {**kw, "input_ids": None, "inputs_embeds": embeddings})  # noqa: E731
         hook = model.get_encoder().register_forward_pre_hook(swap, with_kwargs=True)
     else:
@@ -281,7 +281,7 @@ def baseline_embedding(loaded: Any, layer: Any, x: Any) -> Any:
     (no position embedding added), which is singular at zero."""
     import torch
 
-    if loaded.model_type not in RMS_NORM_TYPES or loaded.tokenizer.pad_token_id is None:
+    if not loaded.family.rms_norm or loaded.tokenizer.pad_token_id is None:
         return torch.zeros_like(x[0])
     return layer(torch.tensor([loaded.tokenizer.pad_token_id]))[0].float()
 

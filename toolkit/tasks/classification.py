@@ -8,6 +8,8 @@ one eval path and calibrated class probabilities.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -15,8 +17,8 @@ from pydantic import Field
 
 from toolkit import metrics
 from toolkit.augment.views import Slot, View
-from toolkit.data import Splits, require_text
-from toolkit.errors import ToolkitError
+from toolkit.data import Splits, require_text, where_row
+from toolkit.errors import ToolkitError, shorten
 from toolkit.inference import predict_logits
 from toolkit.recipe.section import Section
 from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
@@ -84,17 +86,13 @@ class Classification(Task[np.ndarray]):
 
     def prepare(self, splits: Splits) -> None:
         """Fix the label list from train (or the recipe) and check every held-out label is known."""
-        train_labels = splits.train[self.label_column]
-        if any(label is None for label in train_labels):
-            row = next(i for i, label in enumerate(train_labels) if label is None)
-            raise ToolkitError(f"data.train row {row}: empty label in column {self.label_column!r}")
-        distinct = sorted(set(train_labels))  # ints sort numerically, strings alphabetically
-        if not self.label_names:
-            self.label_names = [str(label) for label in distinct]
+        train_labels = class_labels(splits.train, self.label_column, splits.where("train"))
+        if not self.label_names:  # whole numbers sort numerically, then the rest alphabetically
+            self.label_names = sorted(set(train_labels), key=label_order)
         if len(self.label_names) < 2:
             raise ToolkitError(f"data.train: column {self.label_column!r} has only one label")
         for split in ("train", "validation", "test"):
-            self.check_rows(getattr(splits, split), f"data.{split}")
+            self.check_rows(getattr(splits, split), splits.where(split))
 
     def from_model(self, config: PretrainedConfig) -> None:
         """Take the label names a trained model was saved with (for `toolkit eval`)."""
@@ -103,13 +101,18 @@ class Classification(Task[np.ndarray]):
     def check_rows(self, table: Dataset, where: str) -> None:
         """Every label of `table` must be a known label (for held-out rows: seen in train)."""
         require_text(table, self.text_column, where)
-        known = set(self.label_names)
-        for row, label in enumerate(table[self.label_column]):
-            if str(label) not in known:
+        known = self.label_ids()
+        for row, label in enumerate(class_labels(table, self.label_column, where)):
+            if label not in known:
                 raise ToolkitError(
-                    f"{where} row {row}: label {label!r} in column {self.label_column!r} was never "
-                    f"seen in train (known labels: {', '.join(self.label_names)})"
+                    f"{where_row(where, row)}: label {shorten(label)} in column "
+                    f"{self.label_column!r} was never seen in train (known labels: "
+                    f"{shorten(', '.join(self.label_names), 200)})"
                 )
+
+    def label_ids(self) -> dict[str, int]:
+        """Class id of each label, keyed by the label's normal form (see `label_text`)."""
+        return {label_text(name) or name: i for i, name in enumerate(self.label_names)}
 
     def model_config(self) -> dict[str, Any]:
         """Head settings saved into the model config, so plain transformers sees label names."""
@@ -125,8 +128,8 @@ class Classification(Task[np.ndarray]):
             truncation=True,
             max_length=self.max_length,
         )
-        ids = {name: i for i, name in enumerate(self.label_names)}
-        encoded["labels"] = [ids[str(label)] for label in batch[self.label_column]]
+        ids = self.label_ids()
+        encoded["labels"] = [ids[label_text(label) or ""] for label in batch[self.label_column]]
         encoded["length"] = [len(tokens) for tokens in encoded["input_ids"]]
         return encoded
 
@@ -165,7 +168,7 @@ class Classification(Task[np.ndarray]):
             records.append(
                 {
                     "text": text,
-                    "label": str(gold),
+                    "label": label_text(gold) or str(gold),
                     "prediction": self.label_names[best],
                     "score": round(float(probs[best]), 6),
                     "probabilities": {
@@ -189,6 +192,49 @@ class Classification(Task[np.ndarray]):
             confusion=confusion_counts(records) if records else None,
             explain=(text, None) if isinstance(text, str) else None,
         )  # fmt: skip
+
+
+WHOLE_NUMBER = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def label_text(label: Any) -> str | None:
+    """The class a label stands for, as text: labels are compared as strings, with ints, bools
+    and whole floats in their plain form (1, 1.0, "1" and " 1" are one class; True is "True");
+    None for a value that is no class label (a fraction such as 1.5, a list, a dict)."""
+    if isinstance(label, (bool, np.bool_)):
+        return str(bool(label))
+    if isinstance(label, (int, np.integer)):
+        return str(int(label))
+    if isinstance(label, (float, np.floating)):
+        return str(int(label)) if math.isfinite(label) and float(label).is_integer() else None
+    if isinstance(label, str):
+        text = label.strip()
+        return str(int(text.split(".")[0])) if WHOLE_NUMBER.fullmatch(text) else text
+    return None
+
+
+def class_labels(table: Dataset, column: str, where: str) -> list[str]:
+    """Every label of `table` in its normal form; a row with an empty label or one that is no
+    class label is refused, naming the row as the user counts it."""
+    found = []
+    for row, label in enumerate(table[column]):
+        text = None if is_blank(label) else label_text(label)
+        if text is None or not text:
+            problem = "empty label" if is_blank(label) or text == "" else (
+                f"label {shorten(label)} is not a class label (a string, an int or a whole number)"
+            )  # fmt: skip
+            raise ToolkitError(f"{where_row(where, row)}: {problem} in column {column!r}")
+        found.append(text)
+    return found
+
+
+def is_blank(label: Any) -> bool:
+    return label is None or (isinstance(label, float) and math.isnan(label))
+
+
+def label_order(label: str) -> tuple[int, int, str]:
+    """Sort key of label names: whole numbers in numeric order first, then text."""
+    return (0, int(label), "") if re.fullmatch(r"[+-]?\d+", label) else (1, 0, label)
 
 
 def confusion_counts(records: list[Record]) -> tuple[list[list[int]], list[str]]:

@@ -99,7 +99,7 @@ class Pretraining(Task[dict]):
 
     def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
-            self.check_rows(getattr(splits, split), f"data.{split}")
+            self.check_rows(getattr(splits, split), splits.where(split))
 
     def check_rows(self, table: Dataset, where: str) -> None:
         require_text(table, self.settings.text_column, where)

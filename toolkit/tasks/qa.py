@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from toolkit import metrics
 from toolkit.augment.views import Slot, View
-from toolkit.data import Splits, require_text
+from toolkit.data import Splits, require_text, where_row
 from toolkit.errors import ToolkitError
 from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
@@ -104,7 +104,7 @@ class QuestionAnswering(Task[dict]):
 
     def head(self, family: Family) -> Head:
         """A span head where the family has one (GPT-2 and Llama do); T5 generates the answer."""
-        if family.kind == "encoder-decoder":
+        if family.is_encoder_decoder:
             return Head(HeadKind.SEQ2SEQ_LM, GENERATIVE)
         return Head(HeadKind.QUESTION_ANSWERING, EXTRACTIVE)
 
@@ -137,7 +137,7 @@ class QuestionAnswering(Task[dict]):
         from toolkit.console import console
 
         for split in ("train", "validation", "test"):
-            where, table = f"data.{split}", getattr(splits, split)
+            where, table = splits.where(split), getattr(splits, split)
             bad = self.bad_answer_rows(table, where)
             if not bad:
                 continue
@@ -146,7 +146,7 @@ class QuestionAnswering(Task[dict]):
             if len(bad) == len(table):
                 raise ToolkitError(f"{where}: no row has an answer_start matching its answer")
             dropped = set(bad)
-            setattr(splits, split, table.select([r for r in range(len(table)) if r not in dropped]))
+            splits.keep_rows(split, [r for r in range(len(table)) if r not in dropped])
             console.print(
                 f"{where}: dropped {len(bad)} of {len(table)} rows, whose answer_start does not "
                 "point at their answer text"
@@ -168,7 +168,7 @@ class QuestionAnswering(Task[dict]):
             answers = checked_answers(raw, where, row)
             if not answers["text"] and not s.allow_no_answer:
                 raise ToolkitError(
-                    f"{where} row {row}: no gold answer; for SQuAD v2-style data set "
+                    f"{where_row(where, row)}: no gold answer; for SQuAD v2-style data set "
                     "task.allow_no_answer: true"
                 )
             spans = zip(answers["text"], answers["answer_start"])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit.data import where_row, where_rows
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ def checked_answers(raw: Any, where: str, row: int) -> dict[str, list]:
     try:
         answers = answers_of(raw)
     except ValueError:
-        raise ToolkitError(f"{where} row {row}: answers is not valid JSON ({raw[:60]!r})") from None
+        raise ToolkitError(
+            f"{where_row(where, row)}: answers is not valid JSON ({raw[:60]!r})"
+        ) from None
     if (
         not isinstance(answers, dict)
         or not isinstance(answers.get("text"), list)
@@ -36,8 +39,8 @@ def checked_answers(raw: Any, where: str, row: int) -> dict[str, list]:
         or len(answers["text"]) != len(answers["answer_start"])
     ):
         raise ToolkitError(
-            f"{where} row {row}: answers must be {{text: [...], answer_start: [...]}} with one "
-            f"start per text (got {str(raw)[:60]!r})"
+            f"{where_row(where, row)}: answers must be {{text: [...], answer_start: [...]}} with "
+            f"one start per text (got {str(raw)[:60]!r})"
         )
     return answers
 
@@ -51,10 +54,10 @@ def points_at(context: str, text: Any, start: Any) -> bool:
 
 
 def bad_answers_message(where: str, rows: list[int], total: int) -> str:
-    shown = ", ".join(map(str, rows[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
     return (
         f"{where}: answer_start does not point at the answer text in {len(rows)} of {total} "
-        f"rows (rows {shown}); fix them, or set task.bad_answer_rows: drop to skip them"
+        f"rows ({where_rows(where, rows, SHOWN_ROWS)}); fix them, or set "
+        "task.bad_answer_rows: drop to skip them"
     )
 
 

@@ -79,7 +79,7 @@ class TextGeneration(Task[dict]):
         return self.mode == t2t.PROMPT
 
     def head(self, family: Family) -> Head:
-        if self.causal and family.kind != "decoder":
+        if self.causal and not family.is_decoder:
             raise ToolkitError(
                 f"task.mode: causal generation needs a decoder-only model (GPT-2, Llama); this "
                 f"{family.kind} family generates text-to-text: set task.mode: text-to-text"
@@ -101,7 +101,7 @@ class TextGeneration(Task[dict]):
 
     def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
-            self.check_rows(getattr(splits, split), f"data.{split}")
+            self.check_rows(getattr(splits, split), splits.where(split))
 
     def check_rows(self, table: Dataset, where: str) -> None:
         for column in self.columns:

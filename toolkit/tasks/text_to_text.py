@@ -46,9 +46,9 @@ class GenerationSettings(Section):
 
 def seq2seq_head(family: Family) -> Head:
     """The model a text-to-text task trains for this family, and how it feeds it."""
-    if family.kind == "decoder":
+    if family.is_decoder:
         return Head(HeadKind.CAUSAL_LM, PROMPT)
-    if family.kind == "encoder":
+    if family.is_encoder:
         return Head(HeadKind.BERT2BERT, BERT2BERT)
     return Head(HeadKind.SEQ2SEQ_LM, T5_PREFIX if family.task_prefix else SEQ2SEQ)
 

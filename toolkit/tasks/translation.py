@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from toolkit import metrics
 from toolkit.augment.views import Slot, View
-from toolkit.data import Splits, require_text
+from toolkit.data import Splits, require_text, where_row
 from toolkit.errors import ToolkitError
 from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
@@ -99,7 +99,7 @@ class Translation(Task[dict]):
 
     def prepare(self, splits: Splits) -> None:
         for split in ("train", "validation", "test"):
-            self.check_rows(getattr(splits, split), f"data.{split}")
+            self.check_rows(getattr(splits, split), splits.where(split))
 
     def from_model(self, config: PretrainedConfig) -> None:
         """Nothing beyond the head: the mode comes from the saved model's family."""
@@ -121,7 +121,8 @@ class Translation(Task[dict]):
         for row, pair in enumerate(table[s.translation_column]):
             if not isinstance(pair, dict):
                 raise ToolkitError(
-                    f"{where} row {row}: {s.translation_column!r} is not a {{lang: text}} mapping"
+                    f"{where_row(where, row)}: {s.translation_column!r} is not a "
+                    "{lang: text} mapping"
                 )
             missing = [
                 lang
@@ -136,7 +137,7 @@ class Translation(Task[dict]):
                 )
             if missing:
                 raise ToolkitError(
-                    f"{where} row {row}: the {missing[0]!r} side is missing or empty"
+                    f"{where_row(where, row)}: the {missing[0]!r} side is missing or empty"
                 )
 
     def format_source(self, source: str) -> str:
