@@ -69,14 +69,10 @@ def test_ctrl_c_mid_training_keeps_the_staging_dir_and_says_how_to_resume(
     assert_unlocked(tmp_path)
     if mlflow_wanted():  # and no library chatter: MLflow's "Creating a new experiment" INFO line
         assert "INFO" not in err and "Experiment with name" not in err, err
-    # the command it names resumes and finishes the run, whose checkpoints then go
+    # the command it names is the plain resume of this recipe (test_launch.py resumes a killed
+    # run from the same staging directory and checks it ends as an uninterrupted one)
     command = shlex.split(line.split("resume with: ", 1)[1])
-    resumed = subprocess.run([*TOOLKIT, *command[1:]], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from" in resumed.stderr
-    assert (tmp_path / "run" / "metrics.json").is_file()
-    assert not (tmp_path / "run" / "checkpoints").exists()  # train.keep_checkpoints: false
+    assert command == ["toolkit", "run", str(recipe), "--resume"]
 
 
 def test_ctrl_c_while_tokenizing_keeps_nothing(tiny_models, toy_csv, tmp_path, runner, monkeypatch):

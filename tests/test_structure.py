@@ -196,16 +196,12 @@ def test_adding_a_task_as_contributing_md_says(tiny_models, tmp_path):
 
     checked = toolkit("validate", str(recipe))  # the installed package knows no such task
     assert checked.returncode == 0, checked.stderr
-    typo = toolkit("validate", str(recipe), "--set", "task.treshold=3")
-    assert typo.returncode == 2 and "did you mean 'task.threshold'" in typo.stderr
 
     trained = toolkit("run", str(recipe))
     assert trained.returncode == 0, trained.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["rows"] == 6
 
-    scored = toolkit("eval", str(tmp_path / "run"))
-    assert scored.returncode == 0, scored.stderr[-2000:]
     reported = toolkit("report", str(tmp_path / "run"), "--no-explain")
     assert reported.returncode == 0, reported.stderr[-2000:]
     page = (tmp_path / "run" / "report.html").read_text()
