@@ -34,3 +34,11 @@ def friendly_errors(command):
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+def quiet_libraries() -> None:
+    """toolkit.console's, imported only when a command runs: rich's console is not needed for
+    `toolkit --help`, which must stay fast."""
+    from toolkit.console import quiet_libraries as quiet
+
+    quiet()

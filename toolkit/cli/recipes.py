@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.app import app, friendly_errors
-from toolkit.console import quiet_libraries
+from toolkit.cli.app import app, friendly_errors, quiet_libraries
 from toolkit.errors import ToolkitError
 
 
