@@ -6,6 +6,7 @@ train → evaluate → write the run directory. Each step is a small function be
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,30 +16,28 @@ from toolkit.disk import check_free_space
 from toolkit.errors import ToolkitError
 from toolkit.evaluation.scoring import score_splits
 from toolkit.freezing import freeze_input_embeddings, freeze_lower_layers
-from toolkit.launch import (
-    every_parameter_used,
-    inside_launcher,
-    is_main_process,
-    main_process_first,
-)
+from toolkit.launch import every_parameter_used, is_main_process, main_process_first
 from toolkit.lora import apply_peft, check_peft, load_options, save_head_config
 from toolkit.models import LoadedModel, family_of, load_config, load_for_task
-from toolkit.precision import cuda_available, resolve_precision
-from toolkit.recipe.schema import Recipe, TrainSection
+from toolkit.precision import resolve_precision
+from toolkit.recipe.schema import Recipe
+from toolkit.refit import refit_arguments, refit_plan, refit_rows, selection
 from toolkit.report import training as report
 from toolkit.rundir import RunDir
 from toolkit.scratch import build_checkpoint
 from toolkit.tasks.base import Task
 from toolkit.tasks.registry import task_for
+from toolkit.trainer_setup import build_trainer, training_arguments
 
 if TYPE_CHECKING:
     from datasets import Dataset
-    from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
+    from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback
 
 
 def run(
     recipe: Recipe, overwrite: bool = False, dry_run: bool = False, resume: bool = False,
     processes: int = 1, recipe_file: Path | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> Path | None:  # fmt: skip
     """Train and evaluate as the recipe says; returns the run directory (None for a dry run).
     `recipe_file`, the YAML it was read from, is never written over (nor the data or model).
@@ -54,12 +53,13 @@ def run(
     replace = overwrite or resume or dry_run  # a dry run writes nothing; a resume ends a run
     inputs = recipe.local_inputs(recipe_file)
     with run_dir.claim(inputs, replace, hold=is_main_process() and not dry_run):
-        return train_and_write(recipe, run_dir, dry_run, resume, processes)
+        return train_and_write(recipe, run_dir, dry_run, resume, processes, callbacks)
 
 
 def train_and_write(
-    recipe: Recipe, run_dir: RunDir, dry_run: bool, resume: bool, processes: int
-) -> Path | None:
+    recipe: Recipe, run_dir: RunDir, dry_run: bool, resume: bool, processes: int,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> Path | None:  # fmt: skip
     """`run` once the run directory is claimed: prepare, train, score, write."""
     task = task_for(recipe)
     if recipe.model.scratch is not None:  # new model: from here on a checkpoint like any other
@@ -80,14 +80,44 @@ def train_and_write(
         return None
     with main_process_first():
         checkpoint = resume_point(run_dir, recipe) if resume else start_staging(run_dir, recipe)
-    trainer = build_trainer(recipe, task, loaded, tokenized, args)
+    trainer = build_trainer(recipe, task, loaded, tokenized, args, callbacks)
     train_metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
     train_metrics.update(global_step=trainer.state.global_step, world_size=args.world_size)
-    results = score_splits(task, loaded, splits, tokenized, recipe.eval.splits, precision, args)
+    names = recipe.eval.splits
+    before = [n for n in names if n == "validation"] if recipe.train.refit else names
+    results = score_splits(task, loaded, splits, tokenized, before, precision, args)
+    if recipe.train.refit:  # validation stays the selection model's score; the test is the refit's
+        trainer, loaded, train_metrics["refit"] = refit(recipe, task, tokenized, trainer)
+        after = [n for n in names if n not in before]
+        results |= score_splits(task, loaded, splits, tokenized, after, precision, args)
     if args.should_save:  # the main process alone writes the run directory
         metrics = report.run_metrics(train_metrics, results, precision, loaded)
         write_run(run_dir, recipe, trainer, splits, metrics, results)
     return run_dir.path
+
+
+def refit(
+    recipe: Recipe, task: Task, tokenized: dict[str, Dataset], selected: Trainer
+) -> tuple[Trainer, LoadedModel, dict]:
+    """Train again from the starting weights on train + validation for the length the selection
+    run chose (see toolkit/refit.py); returns the new trainer, model and what metrics.json keeps."""
+    from transformers import set_seed
+
+    chosen = selection(selected, len(tokenized["train"]))
+    rows = refit_rows(tokenized)
+    args = refit_arguments(selected.args, refit_plan(chosen, selected.args, len(rows)))
+    set_seed(recipe.train.seed)  # the selection run's starting head weights and data order
+    loaded = load_model(recipe, task)
+    trainer = build_trainer(recipe, task, loaded, {"train": rows}, args)
+    metrics = trainer.train().metrics
+    record = {
+        "selection": chosen.as_json(),
+        "rows": len(rows),
+        "validation_rows": len(tokenized["validation"]),
+        "steps": trainer.state.global_step,
+        **{k: v for k, v in metrics.items() if k.startswith("train_")},
+    }
+    return trainer, loaded, record
 
 
 def start_staging(run_dir: RunDir, recipe: Recipe) -> None:
@@ -200,64 +230,6 @@ def tokenize(splits: Splits, task: Task, tokenizer: PreTrainedTokenizerBase) -> 
     return tokenized
 
 
-def training_arguments(
-    recipe: Recipe, staging: Path, precision: str, all_used: bool = False
-) -> TrainingArguments:  # all_used: see launch.every_parameter_used
-    from transformers import TrainingArguments
-
-    train, reg = recipe.train, recipe.regularization
-    stopping = reg.early_stopping
-    return TrainingArguments(
-        output_dir=str(RunDir(staging).checkpoints),
-        num_train_epochs=train.epochs,
-        max_steps=train.max_steps or -1,
-        per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.eval_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation,
-        activation_checkpointing=train.gradient_checkpointing,  # transformers 5 name
-        eval_accumulation_steps=train.eval_accumulation_steps,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.scheduler,
-        warmup_steps=train.warmup_ratio,
-        weight_decay=reg.weight_decay,
-        label_smoothing_factor=reg.label_smoothing,
-        max_grad_norm=reg.max_grad_norm or 0.0,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
-        seed=train.seed,
-        eval_strategy=train.eval_every,
-        eval_steps=train.eval_steps,
-        save_strategy=save_strategy(train, stopping is not None),
-        save_steps=train.eval_steps,
-        save_total_limit=train.save_total_limit,
-        load_best_model_at_end=stopping is not None,
-        metric_for_best_model=stopping.metric if stopping else None,
-        greater_is_better=(stopping.metric != "loss") if stopping else None,
-        logging_steps=train.logging_steps,
-        report_to=[],  # TensorBoard and MLflow are added as callbacks (toolkit/tracking.py)
-        run_name=RunDir(recipe.output.dir).path.name,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda_available(),
-        # Without it accelerate treats a CPU-only launch as one process per launcher rank that
-        # never joins the group; with it, DDP over gloo across the launched processes.
-        use_cpu=inside_launcher() and not cuda_available(),
-        # transformers 5 otherwise multiplies every process's loss by the process count for models
-        # that take loss kwargs: the logged loss of a 2-process run came out doubled. Plain DDP
-        # averaging of per-process mean losses is the textbook semantics.
-        average_tokens_across_devices=False,
-        ddp_find_unused_parameters=False if all_used else None,  # None: the Trainer decides
-    )
-
-
-def save_strategy(train: TrainSection, early_stopping: bool) -> str:
-    """Checkpoint when we evaluate: early stopping needs the two aligned to restore the best."""
-    if not (train.save_checkpoints or early_stopping):
-        return "no"
-    return "epoch" if train.eval_every == "no" else train.eval_every
-
-
 def task_metric_check(task: Task, metric: str) -> None:
     known = [*task.validation_metrics, "loss"]
     if metric not in known:
@@ -265,32 +237,3 @@ def task_metric_check(task: Task, metric: str) -> None:
             f"regularization.early_stopping.metric: {metric!r} is not a metric of "
             f"{task.name} (use one of {', '.join(known)})"
         )
-
-
-def build_trainer(
-    recipe: Recipe, task: Task, loaded: LoadedModel, tokenized: dict[str, Dataset],
-    args: TrainingArguments,
-) -> Trainer:  # fmt: skip
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
-
-    from toolkit.tracking import tracking_callbacks
-
-    run_dir = RunDir(recipe.output.dir)
-    callbacks = [report.RichProgress(), report.JsonlLogger(run_dir.staging.log)]
-    if is_main_process():
-        callbacks += tracking_callbacks(run_dir.staging.tensorboard, run_dir.mlruns)
-    stopping = recipe.regularization.early_stopping
-    if stopping is not None:
-        callbacks.append(EarlyStoppingCallback(stopping.patience, stopping.min_delta))
-    trainer = Trainer(
-        model=loaded.model,
-        args=args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"] if args.eval_strategy != "no" else None,
-        processing_class=loaded.tokenizer,
-        data_collator=task.collator(loaded.tokenizer),
-        compute_metrics=task.compute_metrics,
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)  # RichProgress shows the same, readably
-    return trainer

@@ -201,6 +201,12 @@ class TrainSection(Section):
         description="Keep the checkpoints in the run's checkpoints/ once it has finished; by "
         "default they are deleted when the run is published (they serve no resume then).",
     )
+    refit: bool = Field(
+        False,
+        description="Once validation has chosen the training length (early stopping's best "
+        "evaluation, else all epochs), train again from the starting weights on train + "
+        "validation for that length and publish that model. The test split stays unseen.",
+    )
 
     @field_validator("eval_every", mode="before")
     @classmethod

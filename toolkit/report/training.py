@@ -86,11 +86,15 @@ def run_metrics(
 
 def print_summary(out_dir: Path, metrics: dict) -> None:
     train = metrics["train"]
+    refit = train.get("refit", {})
+    seconds = train.get("train_runtime", 0) + refit.get("train_runtime", 0)
     console.print(
-        f"[bold green]done[/] in {train.get('train_runtime', 0):.0f} s "
-        f"({train.get('train_samples_per_second', 0):.1f} samples/s, {train['precision']}); "
-        f"run directory: {out_dir}"
+        f"[bold green]done[/] in {seconds:.0f} s "
+        f"({train.get('train_samples_per_second', 0):.1f} samples/s, {train['precision']}"
+        f"{', selection run + refit' if refit else ''}); run directory: {out_dir}"
     )
+    if refit:
+        console.print("validation scores are the selection run's (the refit trained on them)")
     splits = {name: headline(scores) for name, scores in metrics.items() if name != "train"}
     columns = list(dict.fromkeys(key for scores in splits.values() for key in scores))
     table = Table(title="held-out metrics")

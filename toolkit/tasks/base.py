@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 Batch = dict[str, list]  # a batch of rows, column-wise, as `Dataset.map(batched=True)` gives it
 Collator = Callable[[list[dict]], dict]  # pads a list of tokenized rows into one batch
 Record = dict[str, Any]  # one prediction record (a json line of predictions/<split>.jsonl)
+LossFunction = Callable[..., Any]  # (model outputs, labels, num_items_in_batch=...) -> loss tensor
 Outputs = TypeVar("Outputs")  # what a task's predict returns and its score/postprocess read
 
 
@@ -99,6 +100,9 @@ class Task(ABC, Generic[Outputs]):
     validation_metrics: ClassVar[tuple[str, ...]]  # what early stopping may watch (and "loss")
     held_out_metrics: ClassVar[tuple[str, ...]]  # the headline metrics of score(); first = main
     compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None  # Trainer validation
+    # The Trainer's `compute_loss_func(outputs, labels, num_items_in_batch)`; None: the model's
+    # own loss. A task that brings one applies label smoothing itself (the Trainer then skips it).
+    compute_loss: LossFunction | None = None
 
     @property
     @abstractmethod
