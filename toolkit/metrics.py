@@ -178,6 +178,60 @@ def bootstrap_ci(
     return [float(low), float(high)]
 
 
+CALIBRATION_BINS = 15
+
+
+def confidence_bins(confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> np.ndarray:
+    """The equal-width bin of each confidence: bin b holds (b/bins, (b+1)/bins], bin 0 also 0."""
+    return np.clip(np.ceil(np.asarray(confidence) * bins).astype(np.int64) - 1, 0, bins - 1)
+
+
+def reliability(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = CALIBRATION_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width confidence bin: row count, accuracy and mean confidence (0 where empty)."""
+    conf, hit = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    where = confidence_bins(conf, bins)
+    counts = np.bincount(where, minlength=bins)
+    shown = np.maximum(counts, 1)
+    return counts, np.bincount(where, hit, bins) / shown, np.bincount(where, conf, bins) / shown
+
+
+def calibration_metrics(
+    labels: Sequence[int], probabilities: np.ndarray, bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """Expected calibration error and Brier score of class probabilities, with bootstrap
+    intervals.
+
+    `ece`: rows binned by confidence (the max class probability) into `bins` equal-width bins;
+    the row-weighted mean over bins of |accuracy − mean confidence|. `brier`: the multi-class
+    Brier score, the mean over rows of Σ_k (p_k − onehot_k)², from 0 (perfect) to 2; for two
+    classes it is twice the binary p(positive) version. Lower is better for both.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    if not len(y):  # no rows score 0, like `empty_classification`
+        return {"ece": 0.0, "brier": 0.0, "ece_ci": [0.0, 0.0], "brier_ci": [0.0, 0.0]}
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y), -1)
+    predicted = p.argmax(-1)
+    confidence = p[np.arange(len(y)), predicted]
+    gap = (predicted == y) - confidence  # per row: what ECE sums within a bin
+    where = confidence_bins(confidence, bins)
+    onehot = np.zeros_like(p)
+    onehot[np.arange(len(y)), y] = 1.0
+    squared = ((p - onehot) ** 2).sum(-1)
+
+    def ece(rows: np.ndarray) -> float:  # vectorised: the bootstrap calls it 1,000 times
+        return float(np.abs(np.bincount(where[rows], gap[rows], bins)).sum() / len(rows))
+
+    everything = np.arange(len(y))
+    return {
+        "ece": ece(everything),
+        "brier": float(squared.mean()),
+        "ece_ci": bootstrap_ci(len(y), ece),
+        "brier_ci": bootstrap_ci(len(y), lambda rows: squared[rows].mean()),
+    }
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)

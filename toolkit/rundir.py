@@ -87,6 +87,7 @@ class RunDir:
     report = Inside("report.html")
     marker = Inside(MARKER)
     seeds_summary = Inside(SEEDS_SUMMARY)  # a `--seeds` root: mean ± std over its seed runs
+    calibration = Inside("calibration.json")  # `eval.calibrate`: the fitted temperature
 
     def split_file(self, split: str) -> Path:
         """The held-out rows the run recorded (`splits/<split>.jsonl`)."""
@@ -288,6 +289,22 @@ class RunDir:
         for split, records in predictions.items():
             write_jsonl(self.predictions(split), records)
         self.metrics.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+
+    def write_calibration(self, record: dict) -> None:
+        """calibration.json: what `eval.calibrate` fitted (see toolkit/evaluation/calibration.py)."""
+        write_text_atomically(self.calibration, json.dumps(record, indent=1) + "\n")
+
+    def read_calibration(self) -> dict | None:
+        """The run's calibration.json, or None when it has none (not calibrated)."""
+        if not self.calibration.is_file():
+            return None
+        try:
+            record = json.loads(self.calibration.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ToolkitError(f"{self.calibration}: unreadable ({exc}); rerun the run") from None
+        if not isinstance(record, dict):
+            raise ToolkitError(f"{self.calibration}: must hold a mapping; rerun the run")
+        return record
 
     def drop_checkpoints(self) -> None:
         shutil.rmtree(self.checkpoints, ignore_errors=True)

@@ -112,7 +112,8 @@ def refit(
     metrics = trainer.train().metrics
     record = {
         "selection": chosen.as_json(),
-        "rows": len(rows),
+        "rows": len(rows),  # tokenized rows: windows, for tasks that cut long texts
+        "train_rows": len(tokenized["train"]),
         "validation_rows": len(tokenized["validation"]),
         "steps": trainer.state.global_step,
         **{k: v for k, v in metrics.items() if k.startswith("train_")},

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from toolkit.errors import ToolkitError
+from toolkit.evaluation.calibration import check_calibration
 from toolkit.recipe.augment import AugmentStep
 from toolkit.recipe.peft import PeftSection
 from toolkit.recipe.section import Section
@@ -224,6 +225,14 @@ class EvalSection(Section):
     splits: list[Literal["validation", "test"]] = Field(
         ["validation", "test"], description="Held-out splits scored at the end of `toolkit run`."
     )
+    calibrate: Literal["none", "temperature"] = Field(
+        "none",
+        description="`temperature` (classification): after training, fit one temperature T on "
+        "the validation split's logits (least NLL), kept in the run's calibration.json; held-out "
+        "probabilities and metrics of `toolkit run`, `eval` and `explain` are then "
+        "softmax(logits / T). The saved model is unchanged: a plain transformers forward still "
+        "gives the uncalibrated logits.",
+    )
 
 
 class LaunchSection(Section):
@@ -263,6 +272,11 @@ class Recipe(Section):
     eval: EvalSection = EvalSection()
     launch: LaunchSection = LaunchSection()
     output: OutputSection
+
+    @model_validator(mode="after")
+    def _calibration_fits(self) -> Recipe:
+        check_calibration(self.eval.calibrate, self.eval.splits, get_task(self.task.name))
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -58,7 +58,11 @@ class Classification(Task[np.ndarray]):
     name = "classification"
     Settings = ClassificationSettings
     validation_metrics = ("accuracy", "f1_macro")
-    held_out_metrics = ("accuracy", "f1_macro")
+    held_out_metrics = ("accuracy", "f1_macro", "ece", "brier")
+    # `eval.calibrate: temperature` sets this from the validation split (toolkit/evaluation/
+    # calibration.py); held-out probabilities are softmax(logits / temperature). The saved
+    # model is untouched: a plain forward still gives the uncalibrated logits.
+    temperature: float = 1.0
 
     def __init__(self, settings: ClassificationSettings, seed: int = 0):
         self.text_column = settings.text_column
@@ -153,13 +157,25 @@ class Classification(Task[np.ndarray]):
         return predict_logits(loaded.model, tokenized, collator, batch_size, precision)
 
     def score(self, logits: np.ndarray, tokenized: Dataset) -> dict[str, Any]:
-        """Full held-out report: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
+        """Full held-out report: accuracy, macro-F1, per-class P/R/F1, confusion matrix, ECE and
+        Brier score (of the calibrated probabilities; the uncalibrated ones too when calibrated)."""
         labels = np.asarray(tokenized["labels"])
-        return metrics.classification_metrics(labels, logits.argmax(-1), self.label_names)
+        result = metrics.classification_metrics(labels, logits.argmax(-1), self.label_names)
+        result |= metrics.calibration_metrics(labels, self.probabilities(logits))
+        if self.temperature != 1.0:  # the same rows uncalibrated, to compare with
+            raw = metrics.calibration_metrics(labels, self.probabilities(logits, 1.0))
+            shown = {f"{key}_uncalibrated": raw[key] for key in ("ece", "brier")}
+            result["calibration"] = {"temperature": self.temperature, **shown}
+        return result
+
+    def probabilities(self, logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """Class probabilities: softmax(logits / T), T the task's temperature unless given."""
+        scale = self.temperature if temperature is None else temperature
+        return metrics.softmax(np.asarray(logits, dtype=np.float64) / scale)
 
     def postprocess(self, logits: np.ndarray, table: Dataset) -> list[Record]:
         """One prediction record per row, next to the gold label."""
-        probabilities = metrics.softmax(np.asarray(logits, dtype=np.float64))
+        probabilities = self.probabilities(logits)  # calibrated when eval.calibrate fitted T
         records = []
         for text, gold, probs in zip(
             table[self.text_column], table[self.label_column], probabilities
