@@ -18,6 +18,10 @@ from typer.testing import CliRunner
 # fails at once instead of after retries (`make test` sets the same variables).
 for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_variable, "1")
+# Under pytest-xdist each worker (and every toolkit subprocess it starts) computes on one thread:
+# the tiny models gain nothing from more, and workers spinning on each other's cores lose a lot.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 POSITIVE = ["good", "great", "superb", "lovely", "wonderful"]
 NEGATIVE = ["bad", "awful", "dull", "terrible", "boring"]

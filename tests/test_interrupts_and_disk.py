@@ -128,6 +128,7 @@ def test_processes_a_relaunch_started_leave_the_line_to_it(
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores")
+@pytest.mark.xdist_group("processes")  # one rendezvous port (test_launch.py)
 def test_an_error_in_the_processes_is_one_line_not_one_per_process(tiny_models, tmp_path):
     missing = tmp_path / "missing.csv"  # found missing inside the processes, not before them
     recipe = make_recipe(tmp_path / "r.yaml", tiny_models["bert"], missing, tmp_path / "run")

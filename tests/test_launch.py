@@ -18,6 +18,8 @@ from conftest import make_recipe
 from toolkit.checkpoints import is_complete, newest_complete
 
 TOOLKIT = [sys.executable, "-m", "toolkit"]
+# Launched processes meet on one rendezvous port: under pytest-xdist these tests share a worker.
+pytestmark = pytest.mark.xdist_group("processes")
 TRAIN_ROWS = 168  # toy_csv's 240 rows less 15% validation and 15% test
 
 

@@ -222,6 +222,7 @@ def test_merge_never_writes_over_the_run_or_a_foreign_folder(runner, tmp_path):
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores")
+@pytest.mark.xdist_group("processes")  # one rendezvous port (test_launch.py)
 def test_a_multi_process_run_is_refused_before_its_processes_start(recipe_into, tmp_path):
     # the relaunching parent checks (and lets go); only the launched main process holds the lock
     out = tmp_path / "run"
