@@ -146,7 +146,8 @@ def test_perturb_reports_clean_vs_perturbed_and_flip_rate(blind_run, runner):
     evaluated = json.loads((blind_run / "eval" / "test.json").read_text())
     perturb = evaluated.pop("perturb")
     assert evaluated == plain  # the clean scores are plain `toolkit eval`'s
-    assert perturb["clean"] == {"accuracy": plain["accuracy"], "f1_macro": plain["f1_macro"]}
+    assert {"accuracy", "f1_macro", "ece", "brier"} <= set(perturb["clean"])  # the headline
+    assert perturb["clean"] == {key: plain[key] for key in perturb["clean"]}
     texts = [row["text"] for row in read_jsonl(blind_run / "splits" / "test.jsonl")]
     for name in ("synonym", "typo", "drop"):
         entry = perturb[name]

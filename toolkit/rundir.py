@@ -291,7 +291,7 @@ class RunDir:
         self.metrics.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
 
     def write_calibration(self, record: dict) -> None:
-        """calibration.json: what `eval.calibrate` fitted (see toolkit/evaluation/calibration.py)."""
+        """calibration.json: what `eval.calibrate` fitted (toolkit/evaluation/calibration.py)."""
         write_text_atomically(self.calibration, json.dumps(record, indent=1) + "\n")
 
     def read_calibration(self) -> dict | None:

@@ -14,6 +14,7 @@ from toolkit.console import console
 from toolkit.data import Splits, build_splits, write_held_out
 from toolkit.disk import check_free_space
 from toolkit.errors import ToolkitError
+from toolkit.evaluation.calibration import calibrate
 from toolkit.evaluation.scoring import score_splits
 from toolkit.freezing import freeze_input_embeddings, freeze_lower_layers
 from toolkit.launch import every_parameter_used, is_main_process, main_process_first
@@ -75,19 +76,22 @@ def train_and_write(
     if not dry_run and is_main_process():  # before anything is written
         check_free_space(run_dir.staging.path, loaded, args.save_strategy != "no")
     tokenized = tokenize(splits, task, loaded.tokenizer)
+    training, fitted = report.fitted_splits(task, tokenized)  # as the Trainer reads them
     if dry_run:
         report.print_dry_run(recipe, splits, tokenized, loaded, args, precision, processes)
         return None
     with main_process_first():
         checkpoint = resume_point(run_dir, recipe) if resume else start_staging(run_dir, recipe)
-    trainer = build_trainer(recipe, task, loaded, tokenized, args, callbacks)
+    trainer = build_trainer(recipe, task, loaded, training, args, callbacks)
     train_metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
-    train_metrics.update(global_step=trainer.state.global_step, world_size=args.world_size)
+    train_metrics.update(fitted, global_step=trainer.state.global_step, world_size=args.world_size)
+    # eval.calibrate: T from these validation logits; a refit model's test reuses it (approximate)
+    calibrate(recipe, task, loaded, splits, tokenized, precision, args, run_dir.staging)
     names = recipe.eval.splits
     before = [n for n in names if n == "validation"] if recipe.train.refit else names
     results = score_splits(task, loaded, splits, tokenized, before, precision, args)
     if recipe.train.refit:  # validation stays the selection model's score; the test is the refit's
-        trainer, loaded, train_metrics["refit"] = refit(recipe, task, tokenized, trainer)
+        trainer, loaded, train_metrics["refit"] = refit(recipe, task, training, trainer)
         after = [n for n in names if n not in before]
         results |= score_splits(task, loaded, splits, tokenized, after, precision, args)
     if args.should_save:  # the main process alone writes the run directory

@@ -105,7 +105,24 @@ def build_trainer(
         data_collator=task.collator(loaded.tokenizer),
         compute_metrics=task.compute_metrics,
         compute_loss_func=task.compute_loss,  # None: the model's own loss (and label smoothing)
+        optimizer_cls_and_kwargs=per_layer_optimizer(recipe, loaded),
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # RichProgress shows the same, readably
     return trainer
+
+
+def per_layer_optimizer(recipe: Recipe, loaded: LoadedModel) -> tuple[type, dict] | None:
+    """AdamW over per-layer learning-rate groups (toolkit/optim.py); None: the Trainer's own."""
+    train = recipe.train
+    if (train.layer_lr_decay, train.head_lr_multiplier) == (1.0, 1.0):
+        return None
+    import torch
+
+    from toolkit.optim import parameter_groups
+
+    groups = parameter_groups(
+        loaded.model, loaded.family, train.learning_rate, recipe.regularization.weight_decay,
+        train.layer_lr_decay, train.head_lr_multiplier,
+    )  # fmt: skip
+    return torch.optim.AdamW, {"params": groups, "lr": train.learning_rate}

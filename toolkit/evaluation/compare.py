@@ -15,7 +15,7 @@ from toolkit.errors import ToolkitError
 if TYPE_CHECKING:
     from toolkit.tasks.base import Task
 
-LOWER_IS_BETTER = ("loss", "perplexity")
+LOWER_IS_BETTER = ("loss", "perplexity", "ece", "brier")  # sorted ascending; the rest descending
 
 
 def task_of(target: Path, recipe_path: str | None) -> type[Task]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from toolkit.errors import ToolkitError
+from toolkit.evaluation.calibration import use_stored_temperature
 from toolkit.rundir import RunDir, checked_name, output_name
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ def load_target(
     require_columns(table, task.columns, where)
     loaded = load_run_model(model_dir, task.head, recipe.model.source(), trust)  # or + adapter
     task.from_model(loaded.model.config)
+    use_stored_temperature(task, RunDir(target))  # eval.calibrate's T, when the run fitted one
     task.check_rows(table, where)
     return task, loaded, recipe, table, where
 
@@ -172,13 +174,16 @@ def evaluate_target(
     name = output_name(data_file) if data_file else checked_name(split)  # a file inside the run
     task, loaded, recipe, table, where = load_target(target, split, data_file, recipe_path, probes)
     precision = "bf16" if _on_cuda(loaded) else "fp32"
-    metrics, records = score_table(task, loaded, table, batch_size, precision)
+    from toolkit.report.training import fitted_splits  # prints the long-text count line
+
+    tokenized, fitted = fitted_splits(task, {"eval": tokenize_table(task, loaded, table)})
+    metrics, records = score_split(task, loaded, table, tokenized["eval"], batch_size, precision)
     run = RunDir(target)
     context = EvalContext(
         task, loaded, recipe, table, metrics, records, batch_size, precision, run, name
     )
     results = {probe.key: probe.run(context) for probe in probes}
-    out_file = run.write_eval(name, {**metrics, **results}, records, source=where)
+    out_file = run.write_eval(name, {**metrics, **results, **fitted}, records, source=where)
     return {**metrics, **results}, out_file
 
 

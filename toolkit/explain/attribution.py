@@ -74,6 +74,7 @@ def explain_text(
     batch_size: int = 32,
 ) -> Explanation:
     """Attribute a run's prediction on `text` (the context, with `question`, for QA)."""
+    from toolkit.evaluation.calibration import use_stored_temperature
     from toolkit.evaluation.scoring import saved_head
     from toolkit.lora import load_run_model
     from toolkit.recipe.load import load_recipe
@@ -106,6 +107,7 @@ def explain_text(
         return explain_qa(loaded, task.settings, text, question, method, steps, batch_size)
     assert isinstance(task, Classification)
     task.from_model(loaded.model.config)
+    use_stored_temperature(task, RunDir(run_dir))  # the reported probability is calibrated
     return explain_class(loaded, task, text, method, steps, target, batch_size)
 
 
@@ -132,7 +134,8 @@ def explain_class(loaded, task, text, method, steps, target, batch_size) -> Expl
         [text], truncation=True, max_length=task.max_length, return_offsets_mapping=True
     )
     window = Window(enc, 0, loaded.tokenizer, {0: "text"})
-    probs = torch.softmax(forward(loaded, window.inputs).logits[0].float(), -1)
+    logits = forward(loaded, window.inputs).logits[0].float()
+    probs = torch.softmax(logits / task.temperature, -1)  # eval.calibrate's T; else 1
     predicted = int(probs.argmax())
     index = predicted if target is None else labels.index(target)
     scores, completeness = attribute(

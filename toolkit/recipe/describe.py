@@ -33,8 +33,20 @@ def describe_error(err: dict[str, Any]) -> str:
         hint = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
         suggestion = f"did you mean '{'.'.join([*loc[:-1], hint[0]])}'?" if hint else ""
         listing = f"known keys here: {', '.join(known)}"
-        return f"unknown key '{key}'; " + (suggestion or listing)
+        return f"unknown key '{key}'{other_tasks_key(loc)}; " + (suggestion or listing)
     return describe_value(err, key)
+
+
+def other_tasks_key(loc: list[str]) -> str:
+    """' (a key of classification only)' for a task key that another task reads, else ''."""
+    if len(loc) != 2 or loc[0] != "task":
+        return ""
+    owners: dict[type, str] = {}
+    for name in task_names():  # aliases share a settings class: name it once
+        section = task_section_for(name)
+        if section is not None and loc[1] in section.model_fields:
+            owners.setdefault(section, name)
+    return f" (a key of {', '.join(owners.values())} only)" if owners else ""
 
 
 def describe_step_error(err: dict[str, Any], where: tuple[str, ...] = ()) -> str:

@@ -19,6 +19,7 @@ from toolkit.evaluation.calibration import check_calibration
 from toolkit.recipe.augment import AugmentStep
 from toolkit.recipe.peft import PeftSection
 from toolkit.recipe.section import Section
+from toolkit.recipe.tune import TuneSection
 from toolkit.tasks.registry import get_task, known_tasks, settings_classes
 
 
@@ -202,6 +203,19 @@ class TrainSection(Section):
         description="Keep the checkpoints in the run's checkpoints/ once it has finished; by "
         "default they are deleted when the run is published (they serve no resume then).",
     )
+    layer_lr_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Layer-wise learning-rate decay: the top layer trains at learning_rate, each "
+        "layer below (and the embeddings) at `decay` times the one above; 1 = one rate for all.",
+    )
+    head_lr_multiplier: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="The task head (and BERT's pooler) trains at learning_rate times this.",
+    )
     refit: bool = Field(
         False,
         description="Once validation has chosen the training length (early stopping's best "
@@ -272,6 +286,22 @@ class Recipe(Section):
     eval: EvalSection = EvalSection()
     launch: LaunchSection = LaunchSection()
     output: OutputSection
+    tune: TuneSection | None = Field(  # last: its checks see the sections above (recipe/tune.py)
+        None,
+        description="Hyper-parameter search for `toolkit tune` (Optuna): the space over other "
+        "recipe keys, the metric and the pruner; `toolkit run` ignores it.",
+    )
+
+    @model_validator(mode="after")
+    def _per_layer_rates_need_the_full_model(self) -> Recipe:
+        if self.peft is not None and (self.train.layer_lr_decay, self.train.head_lr_multiplier) != (
+            1.0, 1.0,
+        ):  # fmt: skip
+            raise ValueError(
+                "train.layer_lr_decay and train.head_lr_multiplier apply to full fine-tuning, "
+                "not with peft (whose adapters train at one rate)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _calibration_fits(self) -> Recipe:

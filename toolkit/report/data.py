@@ -94,3 +94,18 @@ def interval(scores: dict, key: str) -> tuple[float, float] | None:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(map(is_number, value)):
         return float(value[0]), float(value[1])
     return None
+
+
+def confidences(records: list[dict]) -> tuple[list[float], list[bool]] | None:
+    """(confidence, correct) per test record for the reliability diagram, where the records
+    carry class probabilities (classification): the confidence is the largest probability.
+    None when none does (tasks that write text or spans)."""
+    found, correct = [], []
+    for record in records:
+        probabilities = record.get("probabilities")
+        values = list(probabilities.values()) if isinstance(probabilities, dict) else []
+        if not values or not all(map(is_number, values)):
+            continue  # a hand-edited or foreign record: left out, not fatal
+        found.append(float(max(values)))
+        correct.append(str(record.get("label")) == str(record.get("prediction")))
+    return (found, correct) if found else None

@@ -18,13 +18,20 @@ from typing import Any
 
 from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
-from toolkit.report.data import interval, is_number, load_run, read_jsonl, report_task
+from toolkit.report.data import (
+    confidences,
+    interval,
+    is_number,
+    load_run,
+    read_jsonl,
+    report_task,
+)
 from toolkit.rundir import RunDir
 from toolkit.tasks.base import ReportPieces, Task
 
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
-    "confusion": "Confusion matrix", "errors": "Worst errors", "samples": "Samples",
+    "confusion": "Confusion matrix and reliability", "errors": "Worst errors", "samples": "Samples",
     "explanation": "Explanation", "probes": "Robustness and fairness", "recipe": "Recipe",
     "versions": "Versions",
 }  # fmt: skip
@@ -36,6 +43,7 @@ table.r{border-collapse:collapse;margin:.5em 0}.r td,.r th{border:1px solid #ddd
 padding:.25em .6em;vertical-align:top;text-align:left}.r th{background:#f4f4f4}.r td.num{
 text-align:right;font-variant-numeric:tabular-nums}pre{background:#f7f7f7;padding:.8em;overflow:auto}
 img{max-width:100%;display:block;margin:.5em 0}.note{color:#777}nav a{margin-right:.8em}
+.pair{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.pair img{min-width:0}
 """
 
 
@@ -158,13 +166,24 @@ def curves_section(run: dict) -> str:
 NO_TASK = "the run's recipe names no task this toolkit knows: no task-specific sections"
 
 
-def confusion_section(pieces: ReportPieces | None) -> str:
-    from toolkit.report.plots import confusion_picture
+def confusion_section(run: dict, pieces: ReportPieces | None) -> str:
+    """The confusion matrix and, beside it, the reliability diagram of the test records' class
+    probabilities (both classification only: records of other tasks carry no probabilities)."""
+    from toolkit.report.plots import confusion_picture, reliability_picture
 
-    if pieces is None or pieces.confusion is None:
+    images = []
+    if pieces is not None and pieces.confusion is not None:
+        uri = confusion_picture(*pieces.confusion)
+        images.append(f'<img id="confusion-matrix" alt="confusion matrix of the test split" '
+                      f'src="{uri}">')  # fmt: skip
+    found = confidences(run["predictions"])
+    if found is not None:
+        uri = reliability_picture(*found)
+        images.append(f'<img id="reliability-diagram" alt="reliability diagram of the test '
+                      f'split" src="{uri}">')  # fmt: skip
+    if not images:
         return note("not a classification run")
-    uri = confusion_picture(*pieces.confusion)
-    return f'<img id="confusion-matrix" alt="confusion matrix of the test split" src="{uri}">'
+    return f'<div class="pair">{"".join(images)}</div>'
 
 
 def errors_section(run: dict, pieces: ReportPieces | None) -> str:
@@ -254,7 +273,7 @@ def render(run: dict, explain: bool = True) -> str:
         "summary": summary_section(run),
         "metrics": metrics_section(run),
         "curves": curves_section(run),
-        "confusion": confusion_section(pieces),
+        "confusion": confusion_section(run, pieces),
         "errors": errors_section(run, pieces),
         "samples": samples_section(pieces),
         "explanation": explanation_section(run, task, pieces, explain),

@@ -93,3 +93,33 @@ def confusion_picture(matrix: Sequence[Sequence[int]], labels: Sequence[str]) ->
                 colour = "white" if high and value > high / 2 else "black"
                 axes.text(column, row, f"{int(value)}", ha="center", va="center", color=colour)
         return data_uri(figure)
+
+
+def reliability_picture(confidence: Sequence[float], correct: Sequence[bool]) -> str:
+    """Accuracy per equal-width confidence bin (the bars) against the diagonal of perfect
+    calibration, each non-empty bin's row count above its bar, and the ECE in the title."""
+    import matplotlib
+    import numpy as np
+
+    from toolkit.metrics import CALIBRATION_BINS, reliability
+
+    counts, accuracy, mean_confidence = reliability(confidence, correct)
+    edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
+    shown = counts > 0
+    ece = float((counts * np.abs(accuracy - mean_confidence)).sum() / max(counts.sum(), 1))
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(4.6, 4.2)
+        axes = figure.add_subplot()
+        axes.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+        left, width = edges[:-1][shown], np.diff(edges)[shown]
+        axes.bar(left, accuracy[shown], width, align="edge", edgecolor="tab:blue",
+                 alpha=0.7, label="accuracy")  # fmt: skip
+        axes.plot(mean_confidence[shown], accuracy[shown], "o", color="tab:red", markersize=3,
+                  label="mean confidence")  # fmt: skip
+        for x, w, y, n in zip(left, width, accuracy[shown], counts[shown]):
+            axes.text(x + w / 2, min(y, 0.96) + 0.03, str(int(n)), ha="center", fontsize=7)
+        title = f"reliability (ECE {ece:.3f}, {int(counts.sum())} rows)"
+        axes.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence (max class probability)",
+                 ylabel="accuracy", title=title)  # fmt: skip
+        axes.legend(loc="upper left", fontsize=7)
+        return data_uri(figure)

@@ -7,12 +7,18 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from toolkit.console import console, headline, with_ci
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from toolkit.tasks.base import LongTexts, Task
 
 
 def print_model_banner(name: str, loaded: Any) -> None:
@@ -33,7 +39,10 @@ def print_dry_run(
     sizes = splits.sizes()
     console.print("[bold]dataset sizes[/] " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     sample = tokenized["train"][0]
-    tokens = loaded.tokenizer.convert_ids_to_tokens(sample["input_ids"])
+    ids = sample["input_ids"]  # a row of windows (task.long_text windows): its first window
+    tokens = loaded.tokenizer.convert_ids_to_tokens(
+        ids[0] if ids and isinstance(ids[0], list) else ids
+    )
     labels = sample.get("labels")
     if labels is None and "start_positions" in sample:
         shown = f"answer span {sample['start_positions']}-{sample['end_positions']}"
@@ -55,6 +64,39 @@ def print_dry_run(
         f"[bold]precision[/] {precision}"
     )
     console.print("dry run: nothing trained, nothing written")
+
+
+def fitted_splits(task: Task, tokenized: dict[str, Dataset]) -> tuple[dict[str, Dataset], dict]:
+    """The tokenized splits as the task trains on them (`Task.fit_splits`) and what metrics.json
+    keeps of it: each split's long-text counts, and the task's record (class weights). Prints
+    one line when texts were longer than max_length."""
+    if task.fit_splits is None:
+        return tokenized, {}
+    fitted = task.fit_splits(tokenized)
+    print_long_texts(fitted.long_texts)
+    counts = {name: asdict(count) for name, count in fitted.long_texts.items()}
+    return fitted.splits, {**({"long_texts": counts} if counts else {}), **fitted.record}
+
+
+def print_long_texts(counts: dict[str, LongTexts]) -> None:
+    """E.g. `1,498 of 1,500 texts longer than max_length 128 were cut: see task.long_text`."""
+    longer = sum(c.longer for c in counts.values())
+    if not longer:
+        return
+    first = next(iter(counts.values()))
+    texts = sum(c.texts for c in counts.values())
+    each = ", ".join(f"{name} {c.longer:,}" for name, c in counts.items())
+    where = f" ({each})" if len(counts) > 1 else ""
+    if first.mode == "windows":
+        windows = sum(c.windows for c in counts.values())
+        done = f"needed more than one window ({windows:,} windows of {texts:,} texts)"
+    else:
+        done = "were cut" + (" to their start and end" if first.mode == "head_tail" else "")
+    console.print(
+        f"[bold]long texts[/] {longer:,} of {texts:,} texts{where} longer than max_length "
+        f"{first.max_length} {done}: see task.long_text",
+        highlight=False,
+    )
 
 
 LIBRARIES = ("torch", "transformers", "datasets", "accelerate", "peft", "tokenizers", "toolkit")

@@ -92,6 +92,28 @@ class ReportPieces:
     explain: tuple[str, str | None] | None = None  # (text, question) of the row to explain
 
 
+@dataclass(frozen=True)
+class LongTexts:
+    """How many texts of one split were longer than the task's max_length, and what became of
+    them: cut to max_length (mode "truncate", "head_tail") or split into windows ("windows")."""
+
+    texts: int
+    longer: int
+    max_length: int
+    mode: str
+    windows: int = 0  # windows in all ("windows" mode; else 0)
+
+
+@dataclass
+class FittedSplits:
+    """A task's `fit_splits` answer: the tokenized splits as training wants them, the long-text
+    counts of each split, and what metrics.json's train section keeps of it (e.g. class weights)."""
+
+    splits: dict[str, Dataset]
+    long_texts: dict[str, LongTexts] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+
+
 class Task(ABC, Generic[Outputs]):
     """One task (classification, translation, ...): see the module docstring."""
 
@@ -103,6 +125,10 @@ class Task(ABC, Generic[Outputs]):
     # The Trainer's `compute_loss_func(outputs, labels, num_items_in_batch)`; None: the model's
     # own loss. A task that brings one applies label smoothing itself (the Trainer then skips it).
     compute_loss: LossFunction | None = None
+    label_smoothing: float = 0.0  # the recipe's regularization.label_smoothing (set by task_for)
+    # Told the tokenized splits before training (`toolkit eval`: the scored table): a task that
+    # reads long documents returns them as training wants them and counts the long texts.
+    fit_splits: Callable[[dict[str, Dataset]], FittedSplits] | None = None
 
     @property
     @abstractmethod

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from toolkit import metrics
 from toolkit.augment.views import Slot, View
@@ -21,17 +21,15 @@ from toolkit.data import Splits, require_text, where_row
 from toolkit.errors import ToolkitError, shorten
 from toolkit.inference import predict_logits
 from toolkit.recipe.section import Section
-from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
+from toolkit.tasks import long_text
+from toolkit.tasks.base import Capabilities, FittedSplits, Head, HeadKind, ReportPieces, Task
+from toolkit.tasks.class_weights import WeightedLoss, Weights, check_weights, class_weights
+from toolkit.tasks.long_text import LongTextSettings, WindowCollator
 from toolkit.tasks.report_pieces import score_of
 
 if TYPE_CHECKING:
     from datasets import Dataset
-    from transformers import (
-        DataCollatorWithPadding,
-        EvalPrediction,
-        PretrainedConfig,
-        PreTrainedTokenizerBase,
-    )
+    from transformers import EvalPrediction, PretrainedConfig, PreTrainedTokenizerBase
 
     from toolkit.models import Family, LoadedModel
     from toolkit.tasks.base import Batch, Record
@@ -50,6 +48,29 @@ class ClassificationSettings(Section):
         description="Label names in id order. Default: sorted distinct labels of the train split.",
     )
     max_length: int = Field(128, ge=8, le=8192, description="Truncate inputs to this many tokens.")
+    long_text: LongTextSettings = Field(
+        default_factory=LongTextSettings,
+        description="Texts longer than max_length: truncate, head_tail or windows.",
+    )
+    class_weights: Weights | None = Field(
+        None,
+        description="Weighted cross-entropy: 'balanced' (n_rows / (n_classes * rows of the "
+        "class), from train) or one weight per label, in label order.",
+    )
+
+    @field_validator("long_text")
+    @classmethod
+    def _stride_fits(cls, value: LongTextSettings, info: ValidationInfo) -> LongTextSettings:
+        max_length = info.data.get("max_length")
+        stride = value.stride
+        if value.mode == "windows" and max_length is not None and (stride or 0) >= max_length:
+            raise ValueError(f"stride {stride} must be less than max_length {max_length}")
+        return value
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _weights_sound(cls, value: object) -> object:
+        return check_weights(value)
 
 
 class Classification(Task[np.ndarray]):
@@ -69,6 +90,10 @@ class Classification(Task[np.ndarray]):
         self.label_column = settings.label_column
         self.max_length = settings.max_length
         self.label_names: list[str] = list(settings.labels or [])
+        self.long_text = settings.long_text
+        self.weights = settings.class_weights
+        self.weights_used: list[float] | None = None
+        self.validation_windows: list[int] = []  # windows per validation document, for pooling
 
     @property
     def columns(self) -> list[str]:
@@ -97,6 +122,9 @@ class Classification(Task[np.ndarray]):
             raise ToolkitError(f"data.train: column {self.label_column!r} has only one label")
         for split in ("train", "validation", "test"):
             self.check_rows(getattr(splits, split), splits.where(split))
+        if self.weights is not None:  # the Trainer's loss from now on (toolkit/trainer_setup.py)
+            self.weights_used = class_weights(self.weights, train_labels, self.label_names)
+            self.compute_loss = WeightedLoss(self.weights_used, self.label_smoothing)
 
     def from_model(self, config: PretrainedConfig) -> None:
         """Take the label names a trained model was saved with (for `toolkit eval`)."""
@@ -127,24 +155,37 @@ class Classification(Task[np.ndarray]):
         }
 
     def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
-        encoded = tokenizer(
-            [str(text) for text in batch[self.text_column]],
-            truncation=True,
-            max_length=self.max_length,
-        )
+        """Token ids as `task.long_text` says (under `windows` a row of windows per text), the
+        label id, the length and the text's whole length (long_text.TOKENS, for the counts)."""
+        texts = [str(text) for text in batch[self.text_column]]
+        encoded = long_text.encode(texts, tokenizer, self.max_length, self.long_text)
         ids = self.label_ids()
         encoded["labels"] = [ids[label_text(label) or ""] for label in batch[self.label_column]]
-        encoded["length"] = [len(tokens) for tokens in encoded["input_ids"]]
+        encoded["length"] = [long_text.size(tokens) for tokens in encoded["input_ids"]]
         return encoded
 
-    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
-        from transformers import DataCollatorWithPadding
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> WindowCollator:
+        return WindowCollator(tokenizer)
 
-        return DataCollatorWithPadding(tokenizer)
+    def fit_splits(self, tokenized: dict[str, Dataset]) -> FittedSplits:
+        """Count the long texts of each split; under `windows` the Trainer reads one row per
+        window (train: or the first of each document) and validation pools them per document."""
+        mode = self.long_text.mode
+        counts = {n: long_text.count(t, self.max_length, mode) for n, t in tokenized.items()}
+        fitted = dict(tokenized)
+        if mode == "windows":
+            fitted, self.validation_windows = long_text.training_view(fitted, self.long_text)
+        record = {"class_weights": self.weights_used} if self.weights_used else {}
+        return FittedSplits(fitted, counts, record)
 
     def compute_metrics(self, eval_pred: EvalPrediction) -> dict[str, float]:
+        """Validation metrics; under `windows` of documents, their windows' logits pooled."""
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         logits = logits[0] if isinstance(logits, tuple) else logits
+        counts = self.validation_windows
+        if counts and sum(counts) == len(labels):  # else (no fit_splits call) window by window
+            logits = long_text.pool(logits, counts, self.long_text.pool)
+            labels = long_text.first_of_each(labels, counts)
         predicted = np.asarray(logits).argmax(-1)
         return metrics.classification_metrics(labels, predicted, self.label_names, full=False)
 
@@ -152,8 +193,13 @@ class Classification(Task[np.ndarray]):
         self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
         precision: str,
     ) -> np.ndarray:  # fmt: skip
-        """Logits of every held-out row, batched and length-sorted."""
+        """Logits of every held-out row, batched and length-sorted (under `windows` one row per
+        document: its windows' logits pooled)."""
         collator = self.collator(loaded.tokenizer)
+        if self.long_text.mode == "windows":
+            return long_text.predict_documents(
+                loaded.model, tokenized, collator, batch_size, precision, self.long_text.pool
+            )
         return predict_logits(loaded.model, tokenized, collator, batch_size, precision)
 
     def score(self, logits: np.ndarray, tokenized: Dataset) -> dict[str, Any]:

@@ -51,4 +51,6 @@ def known_tasks() -> list[str]:
 
 def task_for(recipe: Recipe) -> Task:
     """The task object of a recipe, from its validated `task:` section."""
-    return get_task(recipe.task.name)(recipe.task, recipe.train.seed)
+    task = get_task(recipe.task.name)(recipe.task, recipe.train.seed)
+    task.label_smoothing = recipe.regularization.label_smoothing  # for a task's own loss
+    return task
