@@ -50,7 +50,9 @@ def assert_interrupt_line(output: str, *expected: str) -> str:
 def test_ctrl_c_mid_training_keeps_the_staging_dir_and_says_how_to_resume(
     tiny_models, toy_csv, tmp_path
 ):
-    recipe = checkpointing_recipe(tmp_path, tiny_models, toy_csv)
+    # 20 epochs: the interrupt comes at the first checkpoint, long before the run could end,
+    # however slowly this loop sees that checkpoint on a busy machine (the run is cut short)
+    recipe = checkpointing_recipe(tmp_path, tiny_models, toy_csv, epochs=20)
     checkpoints = tmp_path / ".run.partial" / "checkpoints"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
