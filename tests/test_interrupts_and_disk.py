@@ -56,7 +56,12 @@ def test_ctrl_c_mid_training_keeps_the_staging_dir_and_says_how_to_resume(
     checkpoints = tmp_path / ".run.partial" / "checkpoints"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    process = subprocess.Popen([*TOOLKIT, "run", str(recipe)], env=env, cwd=tmp_path, **pipes)
+    # A shell's background job inherits SIGINT ignored (and Python then keeps ignoring it): give
+    # the run the default handling a terminal's Ctrl-C meets, however the suite was started.
+    process = subprocess.Popen(
+        [*TOOLKIT, "run", str(recipe)], env=env, cwd=tmp_path, **pipes,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.time() + 120
     while time.time() < deadline and newest_complete(checkpoints) is None:
         time.sleep(0.02)
