@@ -52,11 +52,14 @@ def run_tune(trials: int, overrides: list[str]) -> tuple[Path, float, dict[str, 
     return out, wall, states
 
 
-def compare(best: Path, seeds: list[int], limit: int | None) -> dict[str, list[float]]:
-    """Test accuracy of the reference script and of the best recipe, per split seed."""
+def compare(
+    best: Path, seeds: list[int], limit: int | None
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Test accuracy and training seconds of the reference script and of the best recipe."""
     from datasets import concatenate_datasets
 
     rows: dict[str, list[float]] = {"reference": [], "tuned": []}
+    seconds: dict[str, list[float]] = {"reference": [], "tuned": []}
     for seed in seeds:
         recipe, splits = shared_splits(None, seed)
         splits.train = concatenate_datasets([splits.train, splits.validation])
@@ -66,9 +69,11 @@ def compare(best: Path, seeds: list[int], limit: int | None) -> dict[str, list[f
         tuned = toolkit_run(limit, seed, recipe=best)
         rows["reference"].append(reference["test_accuracy"])
         rows["tuned"].append(tuned["test_accuracy"])
+        seconds["reference"].append(reference["train_s"])
+        seconds["tuned"].append(tuned["train_s"])
         print(f"split_seed {seed}: reference {rows['reference'][-1]:.4f} "
               f"tuned {rows['tuned'][-1]:.4f}", flush=True)  # fmt: skip
-    return rows
+    return rows, seconds
 
 
 def main() -> None:
@@ -83,16 +88,19 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out, wall, states = run_tune(trials, QUICK if args.quick else [])
     pruned = states.get("PRUNED", 0) / max(sum(states.values()), 1)
-    rows = compare(out / "best_recipe.yaml", seeds, 320 if args.quick else None)
+    rows, seconds = compare(out / "best_recipe.yaml", seeds, 320 if args.quick else None)
     means = {name: statistics.mean(values) for name, values in rows.items()}
     print(f"\n{'split_seed':12}" + "".join(f"{seed:>8}" for seed in seeds) + "    mean")
     for name, values in rows.items():
         print(f"{name:12}" + "".join(f"{v:8.4f}" for v in values) + f"  {means[name]:.4f}")
     gain = means["tuned"] - means["reference"]
     print(f"tuned - reference: {100 * gain:+.2f} points")
+    ratio = statistics.median(t / r for t, r in zip(seconds["tuned"], seconds["reference"]))
+    print(f"training time, tuned / reference: median {ratio:.2f}x")
     print(f"tune: {trials} trials in {wall:.0f} s, {100 * pruned:.0f}% pruned ({states})")
     result = {"accuracy": rows, "means": means, "tune_wall_s": wall, "states": states,
-              "trials": trials, "quick": args.quick}  # fmt: skip
+              "trials": trials, "quick": args.quick,
+              "train_s": seconds, "best": (out / "best_recipe.yaml").read_text()}  # fmt: skip
     (RESULTS / "tune.json").write_text(json.dumps(result, indent=1) + "\n")
 
 

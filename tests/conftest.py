@@ -387,3 +387,56 @@ def fails_cleanly(
     for path in absent:
         assert not Path(path).exists(), path
     return output
+
+
+# --- trained runs, shared by the commands that take a run (predict, export, push) -------------
+
+
+def _train_run(root: Path, name: str, model_dir: Path, data: Path, **sections) -> Path:
+    from typer.testing import CliRunner
+
+    folder = root / name
+    folder.mkdir()
+    recipe = make_recipe(folder / "r.yaml", model_dir, data, folder / "run", **sections)
+    run_ok(CliRunner(), ["run", recipe])
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tiny_models, toy_csv, tmp_path_factory) -> dict[str, Path]:
+    """One small trained run per task family the run-taking commands must handle: sentiment on
+    BERT (and on GPT-2, and with a LoRA adapter), extractive QA on BERT, translation on T5,
+    prompt→completion generation on GPT-2. Built once per session (per xdist worker)."""
+    root = tmp_path_factory.mktemp("trained")
+    pairs = write_jsonl(root / "pairs.jsonl", toy_pairs(80))
+    qa = write_jsonl(root / "qa.jsonl", qa_rows(60))
+    prompts = write_jsonl(
+        root / "prompts.jsonl",
+        [{"prompt": r["text"], "completion": r["label"]} for r in toy_rows(80, seed=4)],
+    )
+    generation = {"max_new_tokens": 6}
+    return {
+        "sentiment": _train_run(root, "sentiment", tiny_models["bert"], toy_csv),
+        "sentiment_gpt2": _train_run(root, "sentiment_gpt2", tiny_models["gpt2"], toy_csv),
+        "lora": _train_run(
+            root, "lora", tiny_models["bert"], toy_csv,
+            peft={"r": 4, "alpha": 8, "dropout": 0.0}, train={"learning_rate": 5e-3},
+        ),
+        "qa": _train_run(
+            root, "qa", tiny_models["bert"], qa,
+            task={"name": "qa", "max_length": 64, "stride": 16, "generation": generation},
+            train={"batch_size": 8},
+        ),
+        "translation": _train_run(
+            root, "translation", tiny_models["t5"], pairs,
+            task={"name": "translation", "source_lang": "en", "target_lang": "es",
+                  "max_source_length": 64, "max_target_length": 32, "generation": generation},
+            train={"batch_size": 8},
+        ),
+        "generation": _train_run(
+            root, "generation", tiny_models["gpt2"], prompts,
+            task={"name": "text-generation", "mode": "prompt-completion", "block_size": 64,
+                  "samples": 4, "generation": generation},
+            train={"batch_size": 8},
+        ),
+    }  # fmt: skip
