@@ -99,6 +99,28 @@ def test_workers_share_a_study_a_killed_worker_is_taken_over_and_the_best_recipe
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
+def test_two_workers_started_together_split_the_trials_between_them(tmp_path, tiny_models, toy_csv):
+    """Optuna's distributed mode as a user runs it: the same command on two machines at once
+    (here two processes), one study; each worker runs some trials and the total is as asked."""
+    recipe = tune_recipe(tmp_path, tiny_models, toy_csv)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    args = ["tune", recipe, "--trials", "4", "--storage", url, "--study", "s", "--out"]
+    command = [sys.executable, "-m", "toolkit", *map(str, args)]
+    workers = [
+        subprocess.Popen([*command, str(tmp_path / f"tune{i}")], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for i in (1, 2)
+    ]  # fmt: skip
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    trials = trials_of(url)
+    numbers = [t.number for t in trials]
+    assert len(set(numbers)) == len(numbers) and len(trials) == 4, numbers
+    assert all(t.state in FINISHED for t in trials)
+    pids = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials}
+    assert pids == {str(worker.pid) for worker in workers}, pids  # both took part
+
+
 def test_a_pruned_trial_is_recorded_as_pruned_and_leaves_nothing(
     tmp_path, tiny_models, toy_csv, runner
 ):
