@@ -13,6 +13,7 @@ simply reused (some of their test rows were in seed 42's train or validation spl
 `--quick`: 2 trials of 6 steps, split seed 42 only, 320 training rows (a smoke check).
 
 Usage: python bench/bench_tune.py [--quick] [--trials N] [--split-seeds 42,0,1,2,3]
+       [--resume bench/results/tune_PID]  (continue a killed bench's study)
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,43 +34,56 @@ RECIPE = ROOT / "recipes" / "sentiment_bert_tune.yaml"
 QUICK = ["train.max_steps=6", "train.eval_every=steps", "train.eval_steps=3"]
 
 
-def run_tune(trials: int, overrides: list[str]) -> tuple[Path, float, dict[str, int]]:
-    """`toolkit tune` in a fresh tune directory: the directory, wall seconds, trials by state."""
+def run_tune(
+    trials: int, overrides: list[str], resume: Path | None
+) -> tuple[Path, float, dict[str, int]]:
+    """`toolkit tune` in a fresh tune directory, or continuing the study in `resume` (a killed
+    bench goes on where it stopped): the directory, the trials' summed seconds, trials by state.
+    The seconds are Optuna's own start-to-end times of the trials, so a resumed tune counts only
+    the time spent in trials, not the pause between the two commands."""
     import optuna
 
-    out = RESULTS / f"tune_{os.getpid()}"
-    shutil.rmtree(out, ignore_errors=True)
+    out = resume or RESULTS / f"tune_{os.getpid()}"
+    if resume is None:
+        shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "toolkit", "tune", str(RECIPE), f"--trials={trials}"]
     cmd += [f"--out={out}", *(f"--set={item}" for item in overrides)]
-    start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
-    wall = time.perf_counter() - start
     study = optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
     states: dict[str, int] = {}
+    seconds = 0.0
     for trial in study.get_trials(deepcopy=False):
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    return out, wall, states
+        if trial.datetime_start and trial.datetime_complete:
+            seconds += (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return out, seconds, states
 
 
 def compare(
     best: Path, seeds: list[int], limit: int | None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Test accuracy and training seconds of the reference script and of the best recipe."""
+    """Test accuracy and training seconds of the reference script and of the best recipe, per
+    split seed; each seed's pair is kept in the tune dir's compare.json, so a resumed bench
+    does not train it again."""
     from datasets import concatenate_datasets
 
+    done_file = best.parent / "compare.json"
+    done = json.loads(done_file.read_text()) if done_file.exists() else {}
     rows: dict[str, list[float]] = {"reference": [], "tuned": []}
     seconds: dict[str, list[float]] = {"reference": [], "tuned": []}
     for seed in seeds:
-        recipe, splits = shared_splits(None, seed)
-        splits.train = concatenate_datasets([splits.train, splits.validation])
-        if limit:  # shuffled first: the joined splits need not mix the labels
-            splits.train = splits.train.shuffle(seed=0).select(range(limit))
-        reference = plain_trainer("reference", recipe, splits, pad_to_128=False)
-        tuned = toolkit_run(limit, seed, recipe=best)
-        rows["reference"].append(reference["test_accuracy"])
-        rows["tuned"].append(tuned["test_accuracy"])
-        seconds["reference"].append(reference["train_s"])
-        seconds["tuned"].append(tuned["train_s"])
+        if str(seed) not in done:
+            recipe, splits = shared_splits(None, seed)
+            splits.train = concatenate_datasets([splits.train, splits.validation])
+            if limit:  # shuffled first: the joined splits need not mix the labels
+                splits.train = splits.train.shuffle(seed=0).select(range(limit))
+            reference = plain_trainer("reference", recipe, splits, pad_to_128=False)
+            tuned = toolkit_run(limit, seed, recipe=best)
+            done[str(seed)] = {"reference": reference, "tuned": tuned}
+            done_file.write_text(json.dumps(done, indent=1) + "\n")
+        for side in rows:
+            rows[side].append(done[str(seed)][side]["test_accuracy"])
+            seconds[side].append(done[str(seed)][side]["train_s"])
         print(f"split_seed {seed}: reference {rows['reference'][-1]:.4f} "
               f"tuned {rows['tuned'][-1]:.4f}", flush=True)  # fmt: skip
     return rows, seconds
@@ -81,12 +94,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 short trials, one seed")
     parser.add_argument("--trials", type=int, default=None, help="trials (default 12; quick 2)")
     parser.add_argument("--split-seeds", default=None, help="default 42,0,1,2,3 (quick: 42)")
+    parser.add_argument("--resume", type=Path, default=None, help="continue this tune dir")
     args = parser.parse_args()
     trials = args.trials or (2 if args.quick else 12)
     wanted = args.split_seeds or ("42" if args.quick else "42,0,1,2,3")
     seeds = [int(seed) for seed in wanted.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out, wall, states = run_tune(trials, QUICK if args.quick else [])
+    out, wall, states = run_tune(trials, QUICK if args.quick else [], args.resume)
     pruned = states.get("PRUNED", 0) / max(sum(states.values()), 1)
     rows, seconds = compare(out / "best_recipe.yaml", seeds, 320 if args.quick else None)
     means = {name: statistics.mean(values) for name, values in rows.items()}
