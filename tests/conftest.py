@@ -398,7 +398,9 @@ def _train_run(root: Path, name: str, model_dir: Path, data: Path, **sections) -
     folder = root / name
     folder.mkdir()
     recipe = make_recipe(folder / "r.yaml", model_dir, data, folder / "run", **sections)
-    run_ok(CliRunner(), ["run", recipe])
+    with pytest.MonkeyPatch.context() as patch:  # CTranslate2 conversions: not in ~/.cache
+        patch.setenv("TOOLKIT_CACHE", str(root / "toolkit-cache"))
+        run_ok(CliRunner(), ["run", recipe])
     return folder / "run"
 
 

@@ -166,7 +166,8 @@ def test_generative_no_answer_target(tiny_models, monkeypatch):
              '"answer_start": []}']}  # fmt: skip
     labels = task.preprocess(batch, tokenizer)["labels"][0]
     assert tokenizer.decode(labels, skip_special_tokens=True) == "unanswerable"
-    monkeypatch.setattr(generation, "generate_batched", lambda *a, **k: ["Unanswerable", "rome"])
+    generated = (["Unanswerable", "rome"], "transformers")
+    monkeypatch.setattr(generation, "generate_texts", lambda *a, **k: generated)
     loaded = SimpleNamespace(model=None, tokenizer=tokenizer)
     assert task.generate(loaded, ["a ?", "b ?"], ["x", "y"], 2) == ["", "rome"]
 

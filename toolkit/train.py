@@ -26,8 +26,10 @@ from toolkit.refit import refit_arguments, refit_plan, refit_rows, selection
 from toolkit.report import training as report
 from toolkit.rundir import RunDir
 from toolkit.scratch import build_checkpoint
+from toolkit.share.card import write_run_card
 from toolkit.tasks.base import Task
 from toolkit.tasks.registry import task_for
+from toolkit.tracking import log_held_out
 from toolkit.trainer_setup import build_trainer, training_arguments
 
 if TYPE_CHECKING:
@@ -96,6 +98,8 @@ def train_and_write(
         results |= score_splits(task, loaded, splits, tokenized, after, precision, args)
     if args.should_save:  # the main process alone writes the run directory
         metrics = report.run_metrics(train_metrics, results, precision, loaded)
+        callbacks_now = trainer.callback_handler.callbacks  # held-out scores beside the curves
+        log_held_out(callbacks_now, run_dir.staging.tensorboard, metrics, trainer.state.global_step)
         write_run(run_dir, recipe, trainer, splits, metrics, results)
     return run_dir.path
 
@@ -148,9 +152,11 @@ def write_run(
     trainer.save_model(str(staging.model))  # a peft model saves its adapter + head only
     if recipe.peft is not None:  # so add the label names the head trained with
         save_head_config(trainer.model, staging.model)
+    splits.record["sizes"] = splits.sizes()  # rows as trained on (after augmentation)
     write_held_out(splits, staging)
     predictions = {name: records for name, (_, records) in results.items()}
     staging.write_results(recipe.to_yaml(), metrics, predictions)
+    write_run_card(staging, run_dir.path)  # replaces the README.md peft writes for an adapter
     if not recipe.train.keep_checkpoints:  # a finished run resumes from none of them
         staging.drop_checkpoints()
     run_dir.publish()

@@ -15,18 +15,23 @@ CTranslate2's own seeded generator, so its variants differ from transformers' fo
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.augment.cache import cache_dir, model_fingerprint
+from toolkit.augment.cache import model_fingerprint
 from toolkit.checkpoint_files import STEP_KEY, check_folder, local_folder, reading_weights
+from toolkit.ctranslate2_backend import (
+    Unconvertible,
+    cache_folder,
+    cached,
+    convert_folder,
+    engine_settings,
+    first_line,
+    installed,
+)
 from toolkit.errors import ToolkitError
 
 TOP_P = 0.9
@@ -49,10 +54,6 @@ def checkpoint_path(key: str, name: str, trust: bool = False) -> str:
     if local:
         check_folder(Path(name).expanduser(), f"back_translation.{key}: {name!r}", trust, STEP_KEY)
     return str(Path(name).expanduser()) if local else name
-
-
-def first_line(text: str, fallback: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), fallback)
 
 
 def cannot_load(key: str, name: str, exc: Exception) -> ToolkitError:
@@ -145,10 +146,7 @@ class CTranslate2Seq2Seq:
         device = "cuda" if cuda else "cpu"
         kinds = ctranslate2.get_supported_compute_types(device)
         half = "bfloat16" if "bfloat16" in kinds else "float16"
-        compute = ("int8_float16" if cuda else "int8") if int8 else (half if cuda else "float32")
-        # torch's thread count, so OMP_NUM_THREADS / torch.set_num_threads govern both engines.
-        self.settings = dict(device=device, compute_type=compute,
-                             intra_threads=0 if cuda else torch.get_num_threads())  # fmt: skip
+        self.settings = engine_settings(device, half if cuda else "float32", int8)
         self.folder = str(converted(key, path, trust))
         try:
             self.translator = ctranslate2.Translator(self.folder, **self.settings)
@@ -185,37 +183,9 @@ class CTranslate2Seq2Seq:
 
 def converted(key: str, path: str, trust: bool = False) -> Path:
     """The CTranslate2 conversion of a checkpoint, made once and cached by its files."""
-    import ctranslate2
-    from ctranslate2.converters import TransformersConverter
-
-    identity = json.dumps([ctranslate2.__version__, path, model_fingerprint(path)], default=str)
-    folder = cache_dir().parent / "ctranslate2" / hashlib.sha256(identity.encode()).hexdigest()
-    if (folder / "model.bin").is_file():
-        return folder
-    staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    try:
-        TransformersConverter(path, trust_remote_code=trust).convert(str(staging), force=True)
-    except Exception as exc:  # the converter raises many kinds for unsupported models
-        shutil.rmtree(staging, ignore_errors=True)
-        problem = first_line(str(exc), type(exc).__name__)
-        message = f"back_translation.{key}: CTranslate2 cannot convert {path!r}: {problem}"
-        raise Unconvertible(message) from None
-    with contextlib.suppress(OSError):  # another process may have finished the same conversion
-        staging.replace(folder)
-    shutil.rmtree(staging, ignore_errors=True)
-    return folder
-
-
-class Unconvertible(ToolkitError):
-    """CTranslate2 cannot convert the checkpoint's architecture, or cannot run it here."""
-
-
-def ctranslate2_installed() -> bool:
-    try:
-        import ctranslate2  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    folder = cache_folder([path, model_fingerprint(path)])
+    what = f"back_translation.{key}: CTranslate2 cannot convert {path!r}"
+    return cached(folder, convert_folder(path, trust), what)
 
 
 def load_seq2seq(key: str, name: str, backend: str, int8: bool = False, trust=False) -> Any:
@@ -223,7 +193,7 @@ def load_seq2seq(key: str, name: str, backend: str, int8: bool = False, trust=Fa
     (`trust`: the step's trust_remote_code)."""
     if backend == "transformers":
         return TransformersSeq2Seq(key, name, trust)
-    if not ctranslate2_installed():
+    if not installed():
         if backend == "ctranslate2":
             raise ToolkitError(
                 f"back_translation.backend: ctranslate2 is not installed (pip install ctranslate2)"

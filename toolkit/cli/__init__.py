@@ -8,6 +8,9 @@ transformers, datasets) are imported inside the commands, so `toolkit --help` st
 # The help lists the commands in the order they register: recipes, runs, then augment.
 from toolkit.cli import recipes, runs, augment  # noqa: F401, I001
 from toolkit.cli import tune  # noqa: F401, I001
+from toolkit.cli import predict  # noqa: F401, I001
+from toolkit.cli import export  # noqa: F401, I001
+from toolkit.cli import share  # noqa: F401, I001
 from toolkit.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -10,10 +10,16 @@ import typer
 from toolkit.errors import ToolkitError
 from toolkit.launch import is_main_process, relaunched
 
+# Help is click's plain layout, not typer's rich panels. Typer lays the options out as a rich
+# Table of five unsized columns (name, --no-name, short forms, type, help); when they do not fit,
+# rich's Table._collapse_widths shrinks the widest columns to equal widths regardless of their
+# longest word, so at 80 columns an option name was cut (`--accelerate-conf…`). Click never
+# cuts a name: a long one gets its help on the next line. It also needs no rich import.
 app = typer.Typer(
     help="Fine-tune BERT-, GPT-2- and T5-family models from a YAML recipe.",
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 

@@ -86,7 +86,9 @@ def augment(
     """Write augmented copies of a table's text (labels and other columns are kept).
 
     The step: --method M and its keys, --step KEY=VALUE (the value read as YAML, as --set reads it).
+
     E.g. toolkit augment train.csv --method typo --step p=0.3 --step protect=ACME
+
     Or a recipe's steps, task columns and seed: toolkit augment train.csv --recipe recipe.yaml
     """
     quiet_libraries()

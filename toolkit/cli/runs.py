@@ -125,16 +125,27 @@ def explain(
 @app.command(name="report")
 @friendly_errors
 def report_(
-    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Run directory (or tune directory); several: one side-by-side page."),
+    ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Where to write the HTML file; default RUN/report.html."),
+        typer.Option(
+            help="HTML file to write; default RUN/report.html, or compare_report.html for several."
+        ),
     ] = None,
     explain: Annotated[
         bool, typer.Option(help="Explain the first test row (when toolkit.explain exists).")
     ] = True,
 ) -> None:
-    """Write one self-contained HTML report of a run: curves, metrics, errors, samples."""
+    """Write one self-contained HTML report of a run (curves, metrics, errors, every eval), or
+    of several runs side by side (metrics table, overlaid curves)."""
+    if len(run_dirs) > 1:
+        from toolkit.report.compare import write_comparison
+
+        typer.echo(f"written: {write_comparison(run_dirs, out)}")
+        return
     from toolkit.report.html import write_report
 
-    typer.echo(f"written: {write_report(run_dir, out, explain=explain)}")
+    typer.echo(f"written: {write_report(run_dirs[0], out, explain=explain)}")

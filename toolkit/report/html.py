@@ -1,99 +1,50 @@
-"""`toolkit report`: one self-contained HTML page per run directory.
+"""`toolkit report RUN`: one self-contained HTML page per run directory.
 
 Everything comes from what the run left behind (metrics.json, recipe.yaml, log.jsonl,
-predictions/test.jsonl, model/config.json); pictures are PNG data URIs, the style is inline and
-there is no script, so the file can be mailed or archived alone. Every text from the data or the
-recipe is escaped. Sections have stable ids: summary, metrics, curves, confusion, errors,
-samples, explanation, recipe, versions.
+predictions/test.jsonl, model/config.json, calibration.json, eval/*.json and, for a tuned run,
+its tune directory); pictures are PNG data URIs, the style is inline and there is no script, so
+the file can be mailed or archived alone. Every text from the data or the recipe is escaped.
+Sections have stable ids (SECTIONS); the evaluation and tuning ones come from evals.py and
+tuning.py, the HTML pieces from markup.py, the several-runs page from compare.py.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
-from toolkit.report.data import (
-    confidences,
-    interval,
-    is_number,
-    load_run,
-    read_jsonl,
-    report_task,
-)
+from toolkit.report import evals
+from toolkit.report.data import confidences, load_run, read_jsonl, report_task
+from toolkit.report.markup import is_metric, note, page, table, text, with_interval
+from toolkit.report.tuning import report_target, tuning_section
 from toolkit.rundir import RunDir
 from toolkit.tasks.base import ReportPieces, Task
 
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
     "confusion": "Confusion matrix and reliability", "errors": "Worst errors", "samples": "Samples",
-    "explanation": "Explanation", "probes": "Robustness and fairness", "recipe": "Recipe",
-    "versions": "Versions",
+    "explanation": "Explanation", "evaluations": "Evaluations (toolkit eval)",
+    "robustness": "Robustness (--perturb)", "fairness": "Fairness (--fairness)",
+    "calibration": "Calibration", "tuning": "Tuning", "recipe": "Recipe", "versions": "Versions",
 }  # fmt: skip
-MAX_ERRORS, MAX_SAMPLES, MAX_TEXT = 20, 10, 600
-CSS = """
-body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1em 2em;color:#222}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table.r{border-collapse:collapse;margin:.5em 0}.r td,.r th{border:1px solid #ddd;
-padding:.25em .6em;vertical-align:top;text-align:left}.r th{background:#f4f4f4}.r td.num{
-text-align:right;font-variant-numeric:tabular-nums}pre{background:#f7f7f7;padding:.8em;overflow:auto}
-img{max-width:100%;display:block;margin:.5em 0}.note{color:#777}nav a{margin-right:.8em}
-.pair{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.pair img{min-width:0}
-"""
+MAX_ERRORS, MAX_SAMPLES = 20, 10
 
 
 def write_report(run_dir: Path | str, out: Path | str | None = None, explain: bool = True) -> Path:
-    """Write the report (default RUN/report.html) atomically and return its path."""
-    run_dir = Path(run_dir)
+    """Write the report (default RUN/report.html; for a tune directory, the report of its best
+    trial's run into TUNE_DIR/report.html) atomically and return its path."""
+    given = Path(run_dir)
+    run_dir = report_target(given)
     run = load_run(run_dir)
-    target = Path(out) if out is not None else RunDir(run_dir).report
+    target = Path(out) if out is not None else given / RunDir(run_dir).report.name
     if not target.parent.is_dir():
         raise ToolkitError(f"--out: folder {target.parent} does not exist")
-    page = render(run, explain)
-    write_text_atomically(target, page)
+    write_text_atomically(target, render(run, explain))
     return target
-
-
-def text(value: Any, limit: int = MAX_TEXT) -> str:
-    """Any value as escaped text, cut to `limit` characters."""
-    if value is None:
-        return ""
-    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return escape(shown if len(shown) <= limit else shown[: limit - 1] + "…")
-
-
-class Num(str):
-    """A formatted number (safe HTML): its table cell is right-aligned."""
-
-
-def number(value: float) -> Num:
-    return Num(f"{value:,}" if isinstance(value, int) else f"{value:.4g}")
-
-
-def cell(value: Any) -> str:
-    if isinstance(value, Num) or is_number(value):
-        return f'<td class="num">{value if isinstance(value, Num) else number(value)}</td>'
-    return f"<td>{text(value)}</td>"
-
-
-def table(header: list[str], rows: list[list], attrs: list[str] | None = None) -> str:
-    """Raw values in, escaped HTML out; numbers are right-aligned."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cells = "".join(cell(value) for value in row)
-        body.append(f"<tr{attrs[i] if attrs else ''}>{cells}</tr>")
-    head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
-    return f'<table class="r">{head}<tbody>{"".join(body)}</tbody></table>'
-
-
-def note(message: str) -> str:
-    return f'<p class="note">{escape(message)}</p>'
 
 
 def metrics_section(run: dict) -> str:
@@ -102,14 +53,9 @@ def metrics_section(run: dict) -> str:
         if not isinstance(scores, dict):
             continue
         for key, value in scores.items():
-            is_ci = key.endswith("_ci") and key[:-3] in scores
-            if key == "ci" or is_ci or isinstance(value, (dict, list)) or value is None:
-                continue
-            bounds = interval(scores, key) if is_number(value) else None
-            if bounds is not None:
-                value = Num(f"{number(value)} [{bounds[0]:.4g}, {bounds[1]:.4g}]")
-            rows.append([split, key, value])
-            attrs.append(f' data-split="{escape(split)}" data-metric="{escape(key)}"')
+            if is_metric(key, value, scores):
+                rows.append([split, key, with_interval(scores, key) or value])
+                attrs.append(f' data-split="{escape(split)}" data-metric="{escape(key)}"')
     html = table(["split", "metric", "value [95% CI when recorded]"], rows, attrs)
     per_class = (run["metrics"].get("test") or {}).get("per_class")
     if isinstance(per_class, dict) and per_class:
@@ -220,36 +166,25 @@ def explanation_section(
 
     try:
         quiet_libraries()
-        return explain.render_html(explain.explain_text(run["dir"], *inputs))
+        found = explain.explain_text(run["dir"], *inputs)
+        fragment = explain.render_html(found)
     except Exception as exc:  # an optional add-on must not cost the user the whole report
         return note(f"explanation failed: {type(exc).__name__}: {exc}")
+    gold = pieces.explain_gold if pieces is not None else None
+    predicted = getattr(found, "prediction", None)  # the add-on's object: checked, not assumed
+    line = gold_line(gold, predicted) if isinstance(predicted, str) else ""
+    # The attention map is a table as wide as the text is long: it scrolls inside its box.
+    return line + f'<div class="scroll">{fragment}</div>'
 
 
-def probes_section(run: dict) -> str:
-    """What `toolkit eval --perturb/--fairness` stored in RUN/eval/*.json, if anything."""
-    perturbed, fair = [], []
-    for path in RunDir(run["dir"]).eval_results():
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for name, found in (result.get("perturb") or {}).items():
-            if isinstance(found, dict) and "flip_rate" in found:
-                rows = f"{found.get('edited', '')}/{found.get('rows', '')}"
-                perturbed.append([path.stem, name, rows, found.get("flip_rate")])
-        groups = (result.get("fairness") or {}).get("groups") or {}
-        for group, stats in groups.items():
-            fair.append([path.stem, group, stats.get("pairs"), stats.get("flip_rate"),
-                         stats.get("mean_abs_gap"), stats.get("signed_gap")])  # fmt: skip
-    if not (perturbed or fair):
-        return note("no --perturb or --fairness results in eval/ (see `toolkit eval --help`)")
-    parts = []
-    if perturbed:
-        parts.append(table(["eval", "perturbation", "edited rows", "flip rate"], perturbed))
-    if fair:
-        header = ["eval", "group", "pairs", "flip rate", "mean |ΔP|", "signed ΔP"]
-        parts.append(table(header, fair))
-    return "".join(parts)
+def gold_line(gold: str | None, prediction: str) -> str:
+    """The explained test row's gold label (or answers) next to what the model predicted."""
+    shown = text(prediction) if prediction else "(no answer)"
+    known = text(gold) if gold is not None else "(not recorded)"
+    return (
+        f'<p class="gold" id="explained-row">first test row: gold <b data-gold>{known}</b>'
+        f" · predicted <b data-predicted>{shown}</b></p>"
+    )
 
 
 def versions_section(run: dict) -> str:
@@ -269,6 +204,7 @@ def render(run: dict, explain: bool = True) -> str:
     task = report_task(run["recipe"], run["config"])
     rows = read_jsonl(RunDir(run["dir"]).split_file("test"))[:1]  # QA explains a recorded row
     pieces = task.report(run["predictions"], rows) if task is not None else None
+    results, broken = evals.eval_results(run["dir"])
     bodies = {
         "summary": summary_section(run),
         "metrics": metrics_section(run),
@@ -277,17 +213,13 @@ def render(run: dict, explain: bool = True) -> str:
         "errors": errors_section(run, pieces),
         "samples": samples_section(pieces),
         "explanation": explanation_section(run, task, pieces, explain),
-        "probes": probes_section(run),
+        "evaluations": evals.evaluations_section(results, broken),
+        "robustness": evals.robustness_section(results),
+        "fairness": evals.fairness_section(results),
+        "calibration": evals.calibration_section(RunDir(run["dir"]).read_calibration()),
+        "tuning": tuning_section(run["dir"]),
         "recipe": f"<pre>{escape(run['recipe_text'])}</pre>",
         "versions": versions_section(run),
     }
-    title = escape(f"toolkit report: {run['dir'].resolve().name}")
-    nav = "".join(f'<a href="#{key}">{name}</a>' for key, name in SECTIONS.items())
-    sections = "".join(
-        f'<section id="{key}"><h2>{SECTIONS[key]}</h2>{body}</section>\n'
-        for key, body in bodies.items()
-    )
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{CSS}</style></head>\n<body><h1>{title}</h1><nav>{nav}</nav>\n{sections}</body></html>\n"
-    )
+    title = f"toolkit report: {run['dir'].resolve().name}"
+    return page(title, {key: (SECTIONS[key], body) for key, body in bodies.items()})

@@ -22,10 +22,15 @@ def _figure(width: float, height: float) -> Any:
     return figure
 
 
+def png_uri(data: bytes) -> str:
+    """PNG bytes as a data URI an <img> shows with nothing beside the page."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
 def data_uri(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_uri(buffer.getvalue())
 
 
 def _number(value: Any) -> bool:
@@ -61,6 +66,47 @@ def curve_pictures(log: Sequence[dict]) -> dict[str, str]:
             axes.set(xlabel="step", ylabel="learning rate", title="learning rate")
             axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
             pictures["learning_rate"] = data_uri(figure)
+    return pictures
+
+
+# Log keys that are not a curve worth overlaying (timings, counters, the schedule).
+NOT_CURVES = ("epoch", "step", "time", "learning_rate", "grad_norm", "total_flos")
+
+
+def curve_keys(logs: Sequence[Sequence[dict]]) -> list[str]:
+    """The train loss, then every evaluation metric the logs record (`eval_loss`,
+    `eval_accuracy`, ...), in the order first seen; runtimes and throughputs left out."""
+    found = dict.fromkeys(
+        key
+        for log in logs
+        for record in log
+        for key, value in record.items()
+        if _number(value)
+        and (key == "loss" or key.startswith("eval_"))
+        and not key.endswith(("_runtime", "_per_second"))
+        and key not in NOT_CURVES
+    )
+    return sorted(found, key=lambda key: key != "loss")  # stable: the rest as first seen
+
+
+def overlay_pictures(logs: dict[str, Sequence[dict]]) -> dict[str, str]:
+    """One plot per logged metric (train loss, each validation metric), a line per run."""
+    import matplotlib
+
+    pictures = {}
+    with matplotlib.rc_context(STYLE):
+        for key in curve_keys(list(logs.values())):
+            figure = _figure(6.4, 3.2)
+            axes = figure.add_subplot()
+            for name, log in logs.items():
+                points = series(log, key)
+                if points:
+                    axes.plot(*zip(*points), "-" if key == "loss" else "o-", label=name,
+                              markersize=3)  # fmt: skip
+            title = "train loss" if key == "loss" else f"validation {key[len('eval_') :]}"
+            axes.set(xlabel="step", ylabel=key, title=title)
+            axes.legend(fontsize=7)
+            pictures[key] = data_uri(figure)
     return pictures
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from toolkit.console import console, headline, with_ci
+from toolkit.console import console, headline, progress_bar, with_ci
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -178,24 +178,9 @@ class RichProgress(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import TextColumn
 
-        self.progress = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=console,
-        )
+        self.progress = progress_bar("training", TextColumn("{task.fields[status]}"))
         self.progress.start()
         self.task_id = self.progress.add_task("train", total=state.max_steps, status="")
 

@@ -7,7 +7,8 @@ modules they call (text_to_text.py, report_pieces.py), not in a base class.
 
 The life of a task object: built from its settings (`toolkit.tasks.registry.task_for`); asked
 `head(family)`, a pure question; told the answer with `bind(head)` before it tokenizes or
-predicts; then prepare → preprocess → collator → predict → score → postprocess.
+predicts; then prepare → preprocess → collator → predict → score → postprocess (`toolkit predict`:
+preprocess → predict_rows, on rows without labels).
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class HeadKind(Enum):
             raise ValueError(f"{self.value} models have no Auto class")
         return classes[self]
 
+    def pipeline_tag(self) -> str:
+        """The Hub's pipeline tag for models of this kind (the model card's `pipeline_tag`),
+        unless the task names its own (`Task.pipeline_tag`)."""
+        tags = {
+            HeadKind.SEQUENCE_CLASSIFICATION: "text-classification",
+            HeadKind.QUESTION_ANSWERING: "question-answering",
+            HeadKind.CAUSAL_LM: "text-generation",
+            HeadKind.MASKED_LM: "fill-mask",
+        }
+        return tags.get(self, "text2text-generation")  # seq2seq LM and bert2bert
+
 
 @dataclass(frozen=True)
 class Head:
@@ -90,6 +102,7 @@ class ReportPieces:
     samples: list[list] = field(default_factory=list)
     confusion: tuple[list[list[int]], list[str]] | None = None  # counts, labels
     explain: tuple[str, str | None] | None = None  # (text, question) of the row to explain
+    explain_gold: str | None = None  # that row's gold label (or answers), beside the prediction
 
 
 @dataclass(frozen=True)
@@ -129,11 +142,21 @@ class Task(ABC, Generic[Outputs]):
     # Told the tokenized splits before training (`toolkit eval`: the scored table): a task that
     # reads long documents returns them as training wants them and counts the long texts.
     fit_splits: Callable[[dict[str, Dataset]], FittedSplits] | None = None
+    # The model card's Hub pipeline tag when the task fixes one whatever its head (translation);
+    # None: the head kind's (`HeadKind.pipeline_tag`).
+    pipeline_tag: ClassVar[str | None] = None
+    languages: tuple[str, ...] = ()  # language codes of the data, where the task knows them
 
     @property
     @abstractmethod
     def columns(self) -> list[str]:
         """The data columns the task reads."""
+
+    @property
+    @abstractmethod
+    def input_columns(self) -> list[str]:
+        """The columns `predict_rows` reads (`columns` without the labels); raises ToolkitError
+        for a task that predicts nothing on new rows (pre-training)."""
 
     @abstractmethod
     def head(self, family: Family) -> Head:
@@ -190,6 +213,14 @@ class Task(ABC, Generic[Outputs]):
     @abstractmethod
     def postprocess(self, outputs: Outputs, table: Dataset) -> list[Record]:
         """One prediction record per row (or per sample) from `predict`'s outputs."""
+
+    @abstractmethod
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        """`toolkit predict`: the prediction columns (name -> one value per row) of rows that
+        hold only `input_columns`; `tokenized` is `preprocess` of them, without labels."""
 
     @abstractmethod
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:

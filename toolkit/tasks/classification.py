@@ -8,8 +8,6 @@ one eval path and calibrated class probabilities.
 
 from __future__ import annotations
 
-import math
-import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,6 +22,7 @@ from toolkit.recipe.section import Section
 from toolkit.tasks import long_text
 from toolkit.tasks.base import Capabilities, FittedSplits, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.class_weights import WeightedLoss, Weights, check_weights, class_weights
+from toolkit.tasks.labels import class_labels, confusion_counts, label_order, label_text
 from toolkit.tasks.long_text import LongTextSettings, WindowCollator
 from toolkit.tasks.report_pieces import score_of
 
@@ -99,6 +98,10 @@ class Classification(Task[np.ndarray]):
     def columns(self) -> list[str]:
         return [self.text_column, self.label_column]
 
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.text_column]
+
     def head(self, family: Family) -> Head:
         """Every family has a sequence-classification head (see the module docstring)."""
         return Head(HeadKind.SEQUENCE_CLASSIFICATION, "head")
@@ -156,11 +159,13 @@ class Classification(Task[np.ndarray]):
 
     def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         """Token ids as `task.long_text` says (under `windows` a row of windows per text), the
-        label id, the length and the text's whole length (long_text.TOKENS, for the counts)."""
+        label id (rows without the label column: none), the length and the text's whole length
+        (long_text.TOKENS, for the counts)."""
         texts = [str(text) for text in batch[self.text_column]]
         encoded = long_text.encode(texts, tokenizer, self.max_length, self.long_text)
         ids = self.label_ids()
-        encoded["labels"] = [ids[label_text(label) or ""] for label in batch[self.label_column]]
+        if self.label_column in batch:
+            encoded["labels"] = [ids[label_text(gold) or ""] for gold in batch[self.label_column]]
         encoded["length"] = [long_text.size(tokens) for tokens in encoded["input_ids"]]
         return encoded
 
@@ -240,6 +245,24 @@ class Classification(Task[np.ndarray]):
             )
         return records
 
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        """The predicted label, its probability and one `prob_<label>` column per class (all
+        calibrated when eval.calibrate fitted a temperature)."""
+        probabilities = self.probabilities(
+            self.predict(loaded, table, tokenized, batch_size, precision)
+        ).round(6)
+        best = probabilities.argmax(-1)
+        columns: Batch = {
+            "label": [self.label_names[i] for i in best],
+            "score": probabilities[np.arange(len(best)), best].tolist(),
+        }
+        for i, name in enumerate(self.label_names):
+            columns[f"prob_{name}"] = probabilities[:, i].tolist()
+        return columns
+
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         """The most confident mistakes first, the confusion counts, the first text to explain."""
         wrong = [r for r in records if str(r.get("label")) != str(r.get("prediction"))]
@@ -253,59 +276,5 @@ class Classification(Task[np.ndarray]):
             lead, ["text", "gold", "predicted", "confidence"], errors,
             confusion=confusion_counts(records) if records else None,
             explain=(text, None) if isinstance(text, str) else None,
+            explain_gold=str(records[0].get("label")) if records else None,
         )  # fmt: skip
-
-
-WHOLE_NUMBER = re.compile(r"[+-]?\d+(\.0*)?")
-
-
-def label_text(label: Any) -> str | None:
-    """The class a label stands for, as text: labels are compared as strings, with ints, bools
-    and whole floats in their plain form (1, 1.0, "1" and " 1" are one class; True is "True");
-    None for a value that is no class label (a fraction such as 1.5, a list, a dict)."""
-    if isinstance(label, (bool, np.bool_)):
-        return str(bool(label))
-    if isinstance(label, (int, np.integer)):
-        return str(int(label))
-    if isinstance(label, (float, np.floating)):
-        return str(int(label)) if math.isfinite(label) and float(label).is_integer() else None
-    if isinstance(label, str):
-        text = label.strip()
-        return str(int(text.split(".")[0])) if WHOLE_NUMBER.fullmatch(text) else text
-    return None
-
-
-def class_labels(table: Dataset, column: str, where: str) -> list[str]:
-    """Every label of `table` in its normal form; a row with an empty label or one that is no
-    class label is refused, naming the row as the user counts it."""
-    found = []
-    for row, label in enumerate(table[column]):
-        text = None if is_blank(label) else label_text(label)
-        if text is None or not text:
-            problem = "empty label" if is_blank(label) or text == "" else (
-                f"label {shorten(label)} is not a class label (a string, an int or a whole number)"
-            )  # fmt: skip
-            raise ToolkitError(f"{where_row(where, row)}: {problem} in column {column!r}")
-        found.append(text)
-    return found
-
-
-def is_blank(label: Any) -> bool:
-    return label is None or (isinstance(label, float) and math.isnan(label))
-
-
-def label_order(label: str) -> tuple[int, int, str]:
-    """Sort key of label names: whole numbers in numeric order first, then text."""
-    return (0, int(label), "") if re.fullmatch(r"[+-]?\d+", label) else (1, 0, label)
-
-
-def confusion_counts(records: list[Record]) -> tuple[list[list[int]], list[str]]:
-    """Rows gold, columns predicted; labels in the model's order, then any others seen."""
-    first = records[0].get("probabilities") if records else None
-    seen = [str(r.get(k)) for r in records for k in ("label", "prediction")]
-    labels = list(dict.fromkeys([*(first if isinstance(first, dict) else {}), *seen]))
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = [[0] * len(labels) for _ in labels]
-    for r in records:
-        matrix[index[str(r.get("label"))]][index[str(r.get("prediction"))]] += 1
-    return matrix, labels

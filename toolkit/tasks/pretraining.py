@@ -40,6 +40,10 @@ FAMILY_WORDS = {"masked-lm": "an encoder (BERT)", "causal-lm": "a decoder-only (
                 "span-corruption": "an encoder-decoder (T5)"}  # fmt: skip
 HELD_OUT_SEED = 0  # fixed, so held-out loss does not depend on the training seed
 EXAMPLES = 3  # held-out blocks written to predictions/, with the model's guesses
+NO_PREDICTIONS = (
+    "toolkit predict: a pretraining run has no predictions for new rows (it learned to fill in "
+    "tokens); score held-out text with `toolkit eval --data FILE`, or fine-tune it on a task"
+)
 
 
 class PretrainingSettings(Section):
@@ -75,6 +79,11 @@ class Pretraining(Task[dict]):
     @property
     def columns(self) -> list[str]:
         return [self.settings.text_column]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """None: a pre-trained model predicts masked or next tokens, not outputs for new rows."""
+        raise ToolkitError(NO_PREDICTIONS)
 
     def head(self, family: Family) -> Head:
         """The family's own objective; another one is refused (its head would be untrained)."""
@@ -176,6 +185,12 @@ class Pretraining(Task[dict]):
 
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         return outputs["examples"]
+
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        raise ToolkitError(NO_PREDICTIONS)
 
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)

@@ -15,21 +15,20 @@ from pydantic import Field, model_validator
 
 from toolkit import metrics
 from toolkit.augment.views import Slot, View
-from toolkit.data import Splits, require_text, where_row
+from toolkit.data import Splits
 from toolkit.errors import ToolkitError
 from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
 from toolkit.tasks.base import Capabilities, Head, HeadKind, ReportPieces, Task
 from toolkit.tasks.qa_rows import (
     answers_of,
+    bad_answer_rows,
     bad_answers_message,
     check_prompt_lengths,
     check_question_lengths,
-    checked_answers,
-    points_at,
+    report_pieces,
 )
 from toolkit.tasks.qa_spans import SpanCollator, postprocess, prepare_features, span_logits
-from toolkit.tasks.report_pieces import score_of
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -96,11 +95,16 @@ class QuestionAnswering(Task[dict]):
     def __init__(self, settings: QuestionAnsweringSettings, seed: int = 0):
         self.settings = settings
         self.mode = EXTRACTIVE
+        self.generation_backend = "transformers"  # the one the last generation ran on
 
     @property
     def columns(self) -> list[str]:
         s = self.settings
         return [s.question_column, s.context_column, s.answers_column]
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.settings.question_column, self.settings.context_column]
 
     def head(self, family: Family) -> Head:
         """A span head where the family has one (GPT-2 and Llama do); T5 generates the answer."""
@@ -109,6 +113,7 @@ class QuestionAnswering(Task[dict]):
         return Head(HeadKind.QUESTION_ANSWERING, EXTRACTIVE)
 
     def bind(self, head: Head) -> None:
+        self.settings.generation.check_head(head)
         self.mode = head.mode
 
     @property
@@ -138,7 +143,7 @@ class QuestionAnswering(Task[dict]):
 
         for split in ("train", "validation", "test"):
             where, table = splits.where(split), getattr(splits, split)
-            bad = self.bad_answer_rows(table, where)
+            bad = bad_answer_rows(table, where, self.settings)
             if not bad:
                 continue
             if self.settings.bad_answer_rows == "refuse":
@@ -154,38 +159,22 @@ class QuestionAnswering(Task[dict]):
 
     def check_rows(self, table: Dataset, where: str) -> None:
         """Refuse rows `prepare` would refuse or drop: eval must score against sound answers."""
-        bad = self.bad_answer_rows(table, where)
+        bad = bad_answer_rows(table, where, self.settings)
         if bad:
             raise ToolkitError(bad_answers_message(where, bad, len(table)))
 
-    def bad_answer_rows(self, table: Dataset, where: str) -> list[int]:
-        """Rows whose answers do not sit where answer_start says; other faults raise at once."""
-        s = self.settings
-        require_text(table, s.question_column, where)
-        require_text(table, s.context_column, where)
-        bad = []
-        for row, (context, raw) in enumerate(zip(table[s.context_column], table[s.answers_column])):
-            answers = checked_answers(raw, where, row)
-            if not answers["text"] and not s.allow_no_answer:
-                raise ToolkitError(
-                    f"{where_row(where, row)}: no gold answer; for SQuAD v2-style data set "
-                    "task.allow_no_answer: true"
-                )
-            spans = zip(answers["text"], answers["answer_start"])
-            if not all(points_at(str(context), text, start) for text, start in spans):
-                bad.append(row)
-        return bad
-
     def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
-        """Windows with span labels (extractive), or prompt/answer token ids (generative)."""
+        """Windows with span labels (extractive), or prompt/answer token ids (generative);
+        rows without the answers column get no labels."""
         s = self.settings
         questions = [str(q) for q in batch[s.question_column]]
         contexts = [str(c) for c in batch[s.context_column]]
-        answers = [answers_of(a) for a in batch[s.answers_column]]
+        gold = s.answers_column in batch
+        answers = [answers_of(a) for a in batch[s.answers_column]] if gold else None
         if self.generative:
             prompts = [qa_prompt(q, c) for q, c in zip(questions, contexts)]
             check_prompt_lengths(tokenizer, prompts, questions, s.max_length)
-            targets = [a["text"][0] if a["text"] else NO_ANSWER for a in answers]
+            targets = [a["text"][0] if a["text"] else NO_ANSWER for a in answers or []] or None
             limit = s.generation.max_new_tokens  # a longer target could never be generated
             return t2t.encode_pairs(tokenizer, False, prompts, targets, s.max_length, limit)
         if not getattr(tokenizer, "is_fast", False):
@@ -213,16 +202,24 @@ class QuestionAnswering(Task[dict]):
         if self.generative:
             outputs["predictions"] = self.generate(loaded, questions, contexts, batch_size)
             return outputs
-        features = self.global_features(tokenized, rows, loaded.tokenizer)
-        starts, ends = span_logits(loaded.model, loaded.tokenizer, features, batch_size, precision)
-        answers = postprocess(
-            starts, ends, features, contexts, n_best=s.n_best,
-            max_answer_length=s.max_answer_length,
-            null_threshold=s.null_threshold if s.allow_no_answer else None,
-        )  # fmt: skip
+        answers = self.spans(loaded, tokenized, rows, batch_size, precision)
         outputs["predictions"] = [answer["prediction_text"] for answer in answers]
         outputs["scores"] = [finite(answer["score"]) for answer in answers]
         return outputs
+
+    def spans(
+        self, loaded: LoadedModel, tokenized: Dataset, rows: Batch, batch_size: int,
+        precision: str,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The best span of every row (extractive): see qa_spans.postprocess."""
+        s = self.settings
+        features = self.global_features(tokenized, rows, loaded.tokenizer)
+        starts, ends = span_logits(loaded.model, loaded.tokenizer, features, batch_size, precision)
+        return postprocess(
+            starts, ends, features, rows[s.context_column], n_best=s.n_best,
+            max_answer_length=s.max_answer_length,
+            null_threshold=s.null_threshold if s.allow_no_answer else None,
+        )  # fmt: skip
 
     def global_features(
         self, tokenized: Dataset, rows: Batch, tokenizer: PreTrainedTokenizerBase
@@ -242,13 +239,13 @@ class QuestionAnswering(Task[dict]):
     def generate(
         self, loaded: LoadedModel, questions: list[str], contexts: list[str], batch_size: int
     ) -> list[str]:
-        from toolkit.generation import generate_batched
+        from toolkit.generation import generate_texts
 
         s = self.settings
-        texts = generate_batched(
+        texts, self.generation_backend = generate_texts(
             loaded.model, loaded.tokenizer, [qa_prompt(q, c) for q, c in zip(questions, contexts)],
             max_new_tokens=s.generation.max_new_tokens, num_beams=s.generation.num_beams,
-            batch_size=batch_size, max_input_length=s.max_length,
+            batch_size=batch_size, max_input_length=s.max_length, backend=s.generation.backend,
         )  # fmt: skip
         if not s.allow_no_answer:
             return texts
@@ -256,7 +253,10 @@ class QuestionAnswering(Task[dict]):
 
     def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         """SQuAD exact match and F1 (0-100), each the best over a question's gold answers."""
-        return metrics.squad_metrics(outputs["predictions"], outputs["golds"])
+        result = metrics.squad_metrics(outputs["predictions"], outputs["golds"])
+        if self.generative:
+            result["generation_backend"] = self.generation_backend
+        return result
 
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         """One record per question: the question, its gold answers, the prediction (and score)."""
@@ -268,32 +268,32 @@ class QuestionAnswering(Task[dict]):
             record["score"] = score  # start + end logit; generation has no comparable score
         return records
 
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        """The answer, its score (start + end logit; none for generated answers) and `start`,
+        its character offset in the context (-1 for no answer, or a generated answer that is
+        not in the context)."""
+        s = self.settings
+        rows = table[:]
+        questions, contexts = rows[s.question_column], rows[s.context_column]
+        if self.generative:
+            texts = self.generate(loaded, questions, contexts, batch_size)
+            starts = [str(c).find(t) if t else -1 for c, t in zip(contexts, texts)]
+            return {"answer": texts, "score": [None] * len(texts), "start": starts}
+        answers = self.spans(loaded, tokenized, rows, batch_size, precision)
+        return {
+            "answer": [a["prediction_text"] for a in answers],
+            "score": [finite(a["score"]) for a in answers],
+            "start": [int(a["start"]) for a in answers],
+        }
+
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         """Answers matching no gold answer, the most confident first; the first test row's
         context and question to explain."""
-
-        def golds(r: Record) -> list[str]:
-            return [str(a) for a in r.get("answers") or []]
-
-        wrong = [
-            r for r in records
-            if metrics.normalize_answer(str(r.get("prediction") or ""))
-            not in {metrics.normalize_answer(a) for a in golds(r) or [""]}
-        ]  # fmt: skip
-        wrong.sort(key=score_of, reverse=True)
-        lead = f"{len(wrong)} of {len(records)} test questions match no gold answer"
-        errors = [
-            [r.get("question", ""), " | ".join(golds(r)) or "(no answer)",
-             r.get("prediction") or "(no answer)"]
-            for r in wrong
-        ]  # fmt: skip
-        s = self.settings
-        context, question = (rows[0].get(k) if rows else None
-                             for k in (s.context_column, s.question_column))  # fmt: skip
-        pair = (
-            (context, question) if isinstance(context, str) and isinstance(question, str) else None
-        )
-        return ReportPieces(lead, ["question", "gold answers", "predicted"], errors, explain=pair)
+        return report_pieces(records, rows, self.settings.context_column,
+                             self.settings.question_column)  # fmt: skip
 
 
 def qa_prompt(question: str, context: str) -> str:

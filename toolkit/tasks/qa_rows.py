@@ -1,19 +1,26 @@
-"""Question-answering rows: reading SQuAD answers, and refusing rows the task cannot use
-(answers that are not where answer_start says, questions or prompts too long to fit)."""
+"""Question-answering rows: reading SQuAD answers, refusing rows the task cannot use (answers
+that are not where answer_start says, questions or prompts too long to fit), and the report's
+view of the wrong answers."""
 
 from __future__ import annotations
 
 import json
 from textwrap import shorten
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from toolkit.data import where_row, where_rows
+from toolkit import metrics
+from toolkit.data import require_text, where_row, where_rows
 from toolkit.errors import ToolkitError
+from toolkit.tasks.base import ReportPieces
+from toolkit.tasks.report_pieces import score_of
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
+
+    from toolkit.tasks.base import Record
 
 MIN_WINDOW_STEP = 8  # context tokens each window must move past the stride overlap
 SHOWN_ROWS = 5
@@ -89,3 +96,59 @@ def check_prompt_lengths(
                 f"task.max_length: the input of question {shorten(question, 60)!r} is {length} "
                 f"tokens, more than {max_length}; raise task.max_length or shorten its context"
             )
+
+
+class AnswerColumns(Protocol):
+    """What the row checks read of the task's settings (QuestionAnsweringSettings)."""
+
+    question_column: str
+    context_column: str
+    answers_column: str
+    allow_no_answer: bool
+
+
+def bad_answer_rows(table: Dataset, where: str, s: AnswerColumns) -> list[int]:
+    """Rows whose answers do not sit where answer_start says; other faults raise at once."""
+    require_text(table, s.question_column, where)
+    require_text(table, s.context_column, where)
+    bad = []
+    for row, (context, raw) in enumerate(zip(table[s.context_column], table[s.answers_column])):
+        answers = checked_answers(raw, where, row)
+        if not answers["text"] and not s.allow_no_answer:
+            raise ToolkitError(
+                f"{where_row(where, row)}: no gold answer; for SQuAD v2-style data set "
+                "task.allow_no_answer: true"
+            )
+        spans = zip(answers["text"], answers["answer_start"])
+        if not all(points_at(str(context), text, start) for text, start in spans):
+            bad.append(row)
+    return bad
+
+
+def report_pieces(
+    records: list[Record], rows: list[dict], context_column: str, question_column: str
+) -> ReportPieces:
+    """Answers matching no gold answer, the most confident first; the first test row's context
+    and question to explain, with its gold answers."""
+
+    def golds(r: Record) -> list[str]:
+        return [str(a) for a in r.get("answers") or []]
+
+    wrong = [
+        r for r in records
+        if metrics.normalize_answer(str(r.get("prediction") or ""))
+        not in {metrics.normalize_answer(a) for a in golds(r) or [""]}
+    ]  # fmt: skip
+    wrong.sort(key=score_of, reverse=True)
+    lead = f"{len(wrong)} of {len(records)} test questions match no gold answer"
+    errors = [
+        [r.get("question", ""), " | ".join(golds(r)) or "(no answer)",
+         r.get("prediction") or "(no answer)"]
+        for r in wrong
+    ]  # fmt: skip
+    context, question = (rows[0].get(k) if rows else None
+                         for k in (context_column, question_column))  # fmt: skip
+    pair = (context, question) if isinstance(context, str) and isinstance(question, str) else None
+    gold = " | ".join(golds(records[0])) or "(no answer)" if records else None
+    return ReportPieces(lead, ["question", "gold answers", "predicted"], errors, explain=pair,
+                        explain_gold=gold)  # fmt: skip

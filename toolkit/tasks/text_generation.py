@@ -64,6 +64,7 @@ class TextGeneration(Task[dict]):
     def __init__(self, settings: TextGenerationSettings, seed: int = 0):
         self.settings = settings
         self.mode = t2t.PROMPT
+        self.generation_backend = "transformers"  # the one the last generation ran on
 
     @property
     def causal(self) -> bool:
@@ -73,6 +74,10 @@ class TextGeneration(Task[dict]):
     def columns(self) -> list[str]:
         s = self.settings
         return [s.text_column] if self.causal else [s.prompt_column, s.completion_column]
+
+    @property
+    def input_columns(self) -> list[str]:
+        return self.columns[:1]
 
     @property
     def decoder_only(self) -> bool:
@@ -87,6 +92,7 @@ class TextGeneration(Task[dict]):
         return t2t.seq2seq_head(family)
 
     def bind(self, head: Head) -> None:
+        self.settings.generation.check_head(head)
         self.mode = head.mode
 
     def capabilities(self) -> Capabilities:
@@ -119,7 +125,7 @@ class TextGeneration(Task[dict]):
             return self.blocks(batch[s.text_column], tokenizer)
         t2t.check_prompt_lengths(tokenizer, batch[s.prompt_column], s.block_size, "task.block_size")
         return t2t.encode_pairs(
-            tokenizer, self.decoder_only, batch[s.prompt_column], batch[s.completion_column],
+            tokenizer, self.decoder_only, batch[s.prompt_column], batch.get(s.completion_column),
             s.block_size, s.max_target_length,
         )  # fmt: skip
 
@@ -151,15 +157,8 @@ class TextGeneration(Task[dict]):
     ) -> dict:  # fmt: skip
         """Held-out loss (→ perplexity) and generations: all rows for text-to-text, the first
         `samples` rows continued from their opening words for causal LM."""
-        from toolkit.generation import generate_batched
-
         sources, references = self.sources_and_references(table)
-        generation = self.settings.generation
-        generated = generate_batched(
-            loaded.model, loaded.tokenizer, sources, batch_size=batch_size,
-            max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams,
-            max_input_length=self.settings.block_size,
-        )  # fmt: skip
+        generated = self.generate(loaded, sources, batch_size)
         loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
         return {"sources": sources, "references": references, "generated": generated, "loss": loss}
 
@@ -182,11 +181,32 @@ class TextGeneration(Task[dict]):
         result["samples" if not self.causal else "blocks"] = (
             len(outputs["references"]) if not self.causal else len(tokenized)
         )
+        result["generation_backend"] = self.generation_backend
         return result
 
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         rows = zip(outputs["sources"], outputs["references"], outputs["generated"])
         return [{"prompt": p, "reference": r, "generated": g} for p, r, g in rows]
+
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        """`generated`: the completion of every prompt (causal mode: the continuation of every
+        text)."""
+        return {"generated": self.generate(loaded, list(table[self.columns[0]]), batch_size)}
+
+    def generate(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> list[str]:
+        """Batched, length-sorted generation from `sources` (cut to block_size tokens)."""
+        from toolkit.generation import generate_texts
+
+        generation = self.settings.generation
+        texts, self.generation_backend = generate_texts(
+            loaded.model, loaded.tokenizer, sources, batch_size=batch_size,
+            max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams,
+            max_input_length=self.settings.block_size, backend=generation.backend,
+        )  # fmt: skip
+        return texts
 
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)

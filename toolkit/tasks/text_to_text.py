@@ -9,7 +9,7 @@ text-to-text generation, generative QA), across the three families:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -42,6 +42,20 @@ BERT2BERT = "bert2bert"  # an encoder checkpoint made into an encoder-decoder
 class GenerationSettings(Section):
     max_new_tokens: int = Field(64, ge=1, le=4096, description="Tokens generated per example.")
     num_beams: int = Field(1, ge=1, le=16, description="Beam search width (1: greedy).")
+    backend: Literal["auto", "transformers", "ctranslate2"] = Field(
+        "auto",
+        description="Engine that generates at evaluation and prediction. auto: CTranslate2 where "
+        "it returns what transformers would (greedy search, an architecture it converts), else "
+        "transformers; the metrics record which ran (generation_backend).",
+    )
+
+    def check_head(self, head: Head) -> None:
+        """Refuse, before any training, an explicit ctranslate2 on a model it cannot convert."""
+        if self.backend == "ctranslate2" and head.kind is HeadKind.BERT2BERT:
+            raise ToolkitError(
+                "task.generation.backend: CTranslate2 cannot convert a bert2bert "
+                "encoder-decoder; use backend: auto or transformers"
+            )
 
 
 def seq2seq_head(family: Family) -> Head:
@@ -61,16 +75,18 @@ def encode_pairs(
     tokenizer: PreTrainedTokenizerBase,
     decoder_only: bool,
     sources: list[str],
-    targets: list[str],
+    targets: list[str] | None,
     max_source: int,
     max_target: int,
 ) -> dict[str, list]:
-    """Token ids and labels for (source, target) pairs; see the module docstring for the layouts."""
-    if not decoder_only:
+    """Token ids and labels for (source, target) pairs; see the module docstring for the layouts.
+    Without targets (`toolkit predict`'s unlabeled rows): the sources' token ids alone."""
+    if not decoder_only or targets is None:
         encoded = tokenizer(sources, truncation=True, max_length=max_source)
-        encoded["labels"] = tokenizer(text_target=targets, truncation=True, max_length=max_target)[
-            "input_ids"
-        ]
+        if targets is not None:
+            encoded["labels"] = tokenizer(
+                text_target=targets, truncation=True, max_length=max_target
+            )["input_ids"]
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return dict(encoded)
     prompts = tokenizer(sources, truncation=True, max_length=max_source)["input_ids"]

@@ -64,11 +64,14 @@ class Translation(Task[dict]):
     Settings = TranslationSettings
     validation_metrics = ()
     held_out_metrics = ("bleu", "chrf", "loss", "perplexity")
+    pipeline_tag = "translation"
     SAMPLE_FIELDS = ("source", "reference", "prediction")
 
     def __init__(self, settings: TranslationSettings, seed: int = 0):
         self.settings = settings
+        self.languages = (settings.source_lang, settings.target_lang)
         self.mode = "seq2seq"  # see text_to_text.seq2seq_head: prompt, t5, seq2seq or bert2bert
+        self.generation_backend = "transformers"  # the one the last generation ran on
 
     @property
     def columns(self) -> list[str]:
@@ -77,10 +80,15 @@ class Translation(Task[dict]):
             [s.translation_column] if s.translation_column else [s.source_column, s.target_column]
         )
 
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.settings.translation_column or self.settings.source_column]
+
     def head(self, family: Family) -> Head:
         return t2t.seq2seq_head(family)
 
     def bind(self, head: Head) -> None:
+        self.settings.generation.check_head(head)
         self.mode = head.mode
 
     @property
@@ -104,12 +112,23 @@ class Translation(Task[dict]):
     def from_model(self, config: PretrainedConfig) -> None:
         """Nothing beyond the head: the mode comes from the saved model's family."""
 
-    def pairs(self, batch: Batch) -> tuple[list[str], list[str]]:
+    def pairs(self, batch: Batch) -> tuple[list[str], list[str] | None]:
+        """Sources and references; no references for rows without the target side (`toolkit
+        predict`), and a source side missing from a row of the mapping column is refused."""
         s = self.settings
-        if s.translation_column:
-            rows = batch[s.translation_column]
-            return [row[s.source_lang] for row in rows], [row[s.target_lang] for row in rows]
-        return list(batch[s.source_column]), list(batch[s.target_column])
+        if not s.translation_column:
+            return list(batch[s.source_column]), batch.get(s.target_column)
+        rows = [row if isinstance(row, dict) else {} for row in batch[s.translation_column]]
+        for number, row in enumerate(rows, 1):
+            if not str(row.get(s.source_lang) or "").strip():
+                raise ToolkitError(
+                    f"column {s.translation_column!r}: row {number} of the batch has no "
+                    f"{s.source_lang!r} text"
+                )
+        targets = [row.get(s.target_lang) for row in rows]
+        return [row[s.source_lang] for row in rows], (
+            None if any(t is None for t in targets) else targets
+        )
 
     def check_rows(self, table: Dataset, where: str) -> None:
         """Both sides present and non-empty in every row; the language pair exists in the data."""
@@ -176,15 +195,8 @@ class Translation(Task[dict]):
         precision: str,
     ) -> dict:  # fmt: skip
         """Batched, length-sorted generation plus the held-out loss on the references."""
-        from toolkit.generation import generate_batched
-
         sources, references = self.pairs(table[:])
-        generation = self.settings.generation
-        translations = generate_batched(
-            loaded.model, loaded.tokenizer, [self.format_source(s) for s in sources],
-            batch_size=batch_size, max_new_tokens=generation.max_new_tokens,
-            num_beams=generation.num_beams,
-        )  # fmt: skip
+        translations = self.translate(loaded, sources, batch_size)
         loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
         return {
             "sources": sources,
@@ -196,11 +208,34 @@ class Translation(Task[dict]):
     def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
         result = metrics.translation_metrics(outputs["translations"], outputs["references"])
         loss = outputs["loss"]
-        return {**result, "loss": loss, "perplexity": metrics.perplexity(loss)}
+        return {**result, "loss": loss, "perplexity": metrics.perplexity(loss),
+                "generation_backend": self.generation_backend}  # fmt: skip
 
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
         rows = zip(outputs["sources"], outputs["references"], outputs["translations"])
         return [{"source": s, "reference": r, "prediction": p} for s, r, p in rows]
+
+    def predict_rows(
+        self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
+        precision: str,
+    ) -> Batch:  # fmt: skip
+        """The translation of every row, as `translation_<target_lang>`."""
+        sources, _ = self.pairs(table[:])
+        return {
+            f"translation_{self.settings.target_lang}": self.translate(loaded, sources, batch_size)
+        }
+
+    def translate(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> list[str]:
+        """Batched, length-sorted generation from the formatted sources."""
+        from toolkit.generation import generate_texts
+
+        generation = self.settings.generation
+        texts, self.generation_backend = generate_texts(
+            loaded.model, loaded.tokenizer, [self.format_source(s) for s in sources],
+            batch_size=batch_size, max_new_tokens=generation.max_new_tokens,
+            num_beams=generation.num_beams, backend=generation.backend,
+        )  # fmt: skip
+        return texts
 
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -179,9 +178,11 @@ def report_html(name: str, rows: list[Row], pictures: dict[str, Path], metric: s
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(row, keys)) + "</tr>"
         for row in rows
     )
+    from toolkit.report.plots import png_uri
+
     images = "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;"
-        f"base64,{base64.b64encode(path.read_bytes()).decode('ascii')}'>"
+        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+        f"src='{png_uri(path.read_bytes())}'>"
         for title, path in pictures.items()
     )
     style = "body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
