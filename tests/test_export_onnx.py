@@ -175,3 +175,30 @@ def test_bad_input(trained_runs, tmp_path, runner):
         args = ["export", trained_runs[generative], "--format", "onnx", "--out", out]
         fails_cleanly(runner, args, "--format ctranslate2", absent=[out])
     fails_cleanly(runner, ["export", run, "--format", "onnx", "--out", run], "holds the run")
+
+
+@pytest.mark.parametrize("name", ["sentiment", "qa"])
+def test_predict_runs_on_the_export_folder_and_agrees_with_torch(exported, name, tmp_path):
+    """`toolkit predict EXPORT_FOLDER` (the engine read from toolkit_export.json) and
+    `--engine onnx` on the run give torch's predictions."""
+    from conftest import read_jsonl, write_jsonl
+    from typer.testing import CliRunner
+
+    run = exported[name]
+    columns = ["text"] if name == "sentiment" else ["question", "context"]
+    rows = [{c: row[c] for c in columns} for row in read_jsonl(run / "splits" / "test.jsonl")]
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
+    written = {}
+    for key, args in {
+        "torch": [run, "--engine", "torch"],
+        "folder": [run / "exports" / "onnx"],
+        "engine": [run, "--engine", "onnx"],
+    }.items():
+        out = tmp_path / f"{key}.jsonl"
+        run_ok(CliRunner(), ["predict", args[0], data, "--out", out, *args[1:]])
+        written[key] = read_jsonl(out)
+    label = "label" if name == "sentiment" else "answer"
+    for key in ("folder", "engine"):
+        assert [r[label] for r in written[key]] == [r[label] for r in written["torch"]]
+        for ours, theirs in zip(written[key], written["torch"]):
+            assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
