@@ -79,6 +79,10 @@ def test_lora_card_keeps_the_peft_metadata(trained_runs, tmp_path, runner):
     (full / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     run_ok(runner, ["push", full, "--repo-id", "me/tiny", "--dry-run"])
     assert metadata_load(full / "model" / "README.md")["base_model"] == "org/tiny-bert"
+    recipe["model"]["hub_id"] = "someone/declared-copy"  # the recipe's word beats the config's
+    (full / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    run_ok(runner, ["push", full, "--repo-id", "me/tiny", "--dry-run"])
+    assert metadata_load(full / "model" / "README.md")["base_model"] == "someone/declared-copy"
 
 
 def recipe_model(run: Path) -> Path:

@@ -60,6 +60,12 @@ class ModelSection(Section):
         "training split and random weights, saved to .<output.dir name>.scratch/ beside the run.",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    hub_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$",
+        description="For a local model.name: the Hub id it is a copy of (e.g. "
+        "`sentence-transformers/all-MiniLM-L6-v2`), the model card's base_model.",
+    )
     gguf_file: str | None = Field(
         None,
         description="Load weights and tokenizer from this GGUF file inside model.name (e.g. "

@@ -68,8 +68,11 @@ class RunFacts:
 
     def base_model(self) -> str | None:
         """The Hub id the run started from: `model.name`, or for a local checkpoint the id its
-        config was saved from (`_name_or_path`); None when unknown (or built from scratch)."""
+        config was saved from (`_name_or_path`) unless the recipe names it (`model.hub_id`);
+        None when unknown (or built from scratch)."""
         name = self.recipe.model.name
+        if self.recipe.model.hub_id is not None:
+            return self.recipe.model.hub_id
         folder = self.local(name)
         if folder is None:
             return name
