@@ -61,7 +61,7 @@ def int8_side(model: Any, tokenizer: Any, prompts: list[str], new: int, batch: i
         fast._ENGINES.update(dict.fromkeys(saved, engine))  # the int8 engine in its place
         try:
             ids = tokenizer(prompts)["input_ids"]
-            return fast.generate_ct2(model, tokenizer, ids, new, 1, batch)
+            return fast.generate_ct2(model, tokenizer, ids, new, 1, batch)[0]
         finally:
             fast._ENGINES.clear()
             fast._ENGINES.update(saved)

@@ -2,9 +2,13 @@
 
 Exports two public-domain Bibles with `diatheke` (Debian packages diatheke, sword-text-web and
 sword-text-sparv) and writes, into the given folder:
-  bible_en.jsonl     one English verse per line: {"ref": "Genesis 1:1", "text": ...}  (WEB)
-  bible_en_es.jsonl  verse-aligned pairs: {"ref": ..., "translation": {"en": ..., "es": ...}}
-                     (WEB and Reina-Valera 1909), for offline translation recipes
+  bible_en.jsonl     one English verse per line: {"ref": "Genesis 1:1", "book": "Genesis",
+                     "text": ...}  (WEB)
+  bible_en_es.jsonl  verse-aligned pairs: {"ref": ..., "book": ..., "translation": {"en": ...,
+                     "es": ...}} (WEB and Reina-Valera 1909), for offline translation recipes
+
+The book lets a recipe hold out whole books (`data.group_column: book`): verses of one book
+repeat each other closely, so a random split would leak them from train into test.
 
 Usage: python scripts/prepare_bible.py assets
 """
@@ -65,6 +69,11 @@ def parse(output: str, module: str) -> dict[str, str]:
     return {ref: text for ref, text in joined.items() if text}
 
 
+def book_of(ref: str) -> str:
+    """The reference without its chapter:verse: "1 Samuel 3:4" → "1 Samuel"."""
+    return ref.rsplit(" ", 1)[0]
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
@@ -80,9 +89,10 @@ def main(target: str) -> None:
     folder = Path(target)
     folder.mkdir(parents=True, exist_ok=True)
     english, spanish = export(MODULES["en"]), export(MODULES["es"])
-    write_jsonl(folder / "bible_en.jsonl", [{"ref": r, "text": t} for r, t in english.items()])
+    verses = [{"ref": r, "book": book_of(r), "text": t} for r, t in english.items()]
+    write_jsonl(folder / "bible_en.jsonl", verses)
     pairs = [
-        {"ref": ref, "translation": {"en": text, "es": spanish[ref]}}
+        {"ref": ref, "book": book_of(ref), "translation": {"en": text, "es": spanish[ref]}}
         for ref, text in english.items()
         if ref in spanish
     ]

@@ -327,6 +327,7 @@ def test_report_shows_probe_results_and_recorded_versions(tmp_path):
     }  # fmt: skip
     (tmp_path / "eval" / "test.json").write_text(json.dumps(probes))
     page = Page(write_report(tmp_path, explain=False).read_text(encoding="utf-8"))
-    assert ["test", "typo", "38/40", "0.125"] in page.rows["robustness"]
-    assert ["test", "gender", "12", "0.25", "0.3", "0.1", ""] in page.rows["fairness"]
+    # (an entry without the intervals a newer eval records shows blank interval cells)
+    assert ["test", "typo", "38/40", "0.125"] in [row[:4] for row in page.rows["robustness"]]
+    assert ["test", "gender", "12", "0.25", "0.3", "0.1"] in [r[:6] for r in page.rows["fairness"]]
     assert ["torch", "2.13.0+cpu"] in page.rows["versions"]

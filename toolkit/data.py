@@ -232,6 +232,7 @@ def build_splits(data: Any, columns: list[str]) -> Splits:
         "source": data.train,
         "sha256": fingerprint(data.train),
         "seed": data.split_seed,
+        **({"group_column": data.group_column} if data.group_column else {}),
     }
     held_out = {}
     for split in HELD_OUT:
@@ -281,6 +282,10 @@ def carve(train: Any, needed: list[str], data: Any) -> tuple[Any, dict, list[int
 
     if not needed:
         return train, {}, None
+    if getattr(data, "group_column", None):
+        from toolkit.group_split import carve_groups
+
+        return carve_groups(train, needed, data)
     order = np.random.default_rng(data.split_seed).permutation(len(train))
     sizes = {name: int(round(getattr(data, f"{name}_size") * len(train))) for name in needed}
     if len(train) - sum(sizes.values()) < 1 or min(sizes.values()) < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,15 @@ def generation_tokenizer(tokenizer: Any, decoder_only: bool) -> Iterator[Any]:
             tokenizer.pad_token = None
 
 
+@dataclass
+class Generations:
+    """Completions in prompt order, whether each ended with EOS, and the backend that ran."""
+
+    texts: list[str]
+    ended: list[bool]
+    backend: str
+
+
 def length_order(lengths: Sequence[int]) -> list[int]:
     """Indices sorted longest first (stable), so each batch holds prompts of similar length and
     pads little; the first batch is the longest, so running out of memory shows up at once."""
@@ -51,35 +61,41 @@ def length_order(lengths: Sequence[int]) -> list[int]:
 
 def _generate_batch(
     model: Any, tokenizer: Any, inputs: Any, settings: dict, trim: bool
-) -> list[str]:
+) -> tuple[list[str], list[bool]]:
     import torch
+
+    from toolkit.generation_ct2 import end_tokens  # the same stops on both backends
 
     with torch.inference_mode():
         output = model.generate(**inputs, **settings, pad_token_id=tokenizer.pad_token_id)
-    if trim:  # left padding: every prompt ends at the same column, so the new tokens start there
-        output = output[:, inputs["input_ids"].shape[1] :]
-    return [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+    # Left padding: every prompt ends at the same column, so the new tokens start there; an
+    # encoder-decoder's output opens with the decoder start token (BART's is EOS itself).
+    output = output[:, inputs["input_ids"].shape[1] if trim else 1 :]
+    ends = torch.tensor(end_tokens(model, tokenizer) or [-1], device=output.device)
+    ended = torch.isin(output, ends).any(dim=1).tolist()  # after EOS come pads, maybe EOS too
+    texts = [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+    return texts, ended
 
 
 def _run_batches(
     model: Any, tokenizer: Any, prompts: list[str], batch_size: int, truncate: dict, settings: dict
-) -> list[str]:
+) -> Generations:
     if not prompts:
-        return []
+        return Generations([], [], "transformers")
     lengths = [len(ids) for ids in tokenizer(prompts, **truncate)["input_ids"]]
     order = length_order(lengths)
-    outputs = [""] * len(prompts)
+    outputs, ended = [""] * len(prompts), [False] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = [prompts[i] for i in chunk]
         inputs = tokenizer(batch, padding=True, return_tensors="pt", **truncate).to(model.device)
-        texts = _generate_batch(model, tokenizer, inputs, settings, is_decoder_only(model))
-        for index, text in zip(chunk, texts):
-            outputs[index] = text
-    return outputs
+        texts, ends = _generate_batch(model, tokenizer, inputs, settings, is_decoder_only(model))
+        for index, text, end in zip(chunk, texts, ends):
+            outputs[index], ended[index] = text, end
+    return Generations(outputs, ended, "transformers")
 
 
-def generate_batched(
+def batched_generations(
     model: Any,
     tokenizer: Any,
     prompts: list[str],
@@ -88,12 +104,12 @@ def generate_batched(
     num_beams: int = 1,
     batch_size: int = 32,
     max_input_length: int | None = None,
-) -> list[str]:
-    """Generate a completion for every prompt, in batches of similar length.
+) -> Generations:
+    """Generate a completion for every prompt through transformers, in batches of similar length.
 
     Greedy unless `num_beams` > 1. Decoder-only models return only the continuation, never the
-    prompt. Outputs come back in the order of `prompts`; the tokenizer and the model's
-    train/eval mode are left as they were.
+    prompt. Outputs come back in the order of `prompts`, with whether each ended with EOS; the
+    tokenizer and the model's train/eval mode are left as they were.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -108,7 +124,12 @@ def generate_batched(
         model.train(was_training)
 
 
-def generate_texts(
+def generate_batched(model: Any, tokenizer: Any, prompts: list[str], **settings: Any) -> list[str]:
+    """`batched_generations`' texts alone (same keyword arguments)."""
+    return batched_generations(model, tokenizer, prompts, **settings).texts
+
+
+def generate_all(
     model: Any,
     tokenizer: Any,
     prompts: list[str],
@@ -118,10 +139,11 @@ def generate_texts(
     num_beams: int = 1,
     batch_size: int = 32,
     max_input_length: int | None = None,
-) -> tuple[list[str], str]:
-    """`generate_batched`'s completions, through CTranslate2 where `backend` says so (see
-    generation_ct2.py); returns them and the backend that ran ("ctranslate2" or "transformers").
-    Under `auto`, a model CTranslate2 cannot convert or run generates through transformers."""
+) -> Generations:
+    """`batched_generations`, through CTranslate2 where `backend` says so (see
+    generation_ct2.py); `backend` of the result: the one that ran ("ctranslate2" or
+    "transformers"). Under `auto`, a model CTranslate2 cannot convert or run generates through
+    transformers."""
     from toolkit import generation_ct2 as fast
     from toolkit.ctranslate2_backend import Unconvertible
 
@@ -130,22 +152,40 @@ def generate_texts(
     settings = {"max_new_tokens": max_new_tokens, "num_beams": num_beams}
     chosen = fast.choose(backend, model, num_beams)
     if not prompts:
-        return [], chosen
+        return Generations([], [], chosen)
     if chosen == "ctranslate2":
         truncate = {"truncation": True, "max_length": max_input_length} if max_input_length else {}
         with generation_tokenizer(tokenizer, is_decoder_only(model)):  # left truncation
             ids = tokenizer(prompts, **truncate)["input_ids"]
         try:
-            texts = fast.generate_ct2(model, tokenizer, ids, batch_size=batch_size, **settings)
-            return texts, chosen
+            texts, ended = fast.generate_ct2(
+                model, tokenizer, ids, batch_size=batch_size, **settings
+            )
+            return Generations(texts, ended, chosen)
         except Unconvertible:
             if backend == "ctranslate2":
                 raise
-    texts = generate_batched(
+    return batched_generations(
         model, tokenizer, prompts, batch_size=batch_size, max_input_length=max_input_length,
         **settings,
     )  # fmt: skip
-    return texts, "transformers"
+
+
+def generate_texts(
+    model: Any, tokenizer: Any, prompts: list[str], **settings: Any
+) -> tuple[list[str], str]:
+    """`generate_all`'s (texts, backend that ran), same keyword arguments."""
+    result = generate_all(model, tokenizer, prompts, **settings)
+    return result.texts, result.backend
+
+
+def eos_metrics(ended: Sequence[bool]) -> dict[str, float | int]:
+    """How many generations stopped at EOS, not at max_new_tokens: a fine-tuned model that
+    never emits EOS rambles on to the limit (the share is 0); nothing when none were made."""
+    if not ended:
+        return {}
+    count = sum(bool(e) for e in ended)
+    return {"ended_with_eos": count / len(ended), "ended_with_eos_count": count}
 
 
 def smollm2_gguf_path() -> tuple[str, str] | None:

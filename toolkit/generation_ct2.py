@@ -101,8 +101,9 @@ def choose(backend: str, model: PreTrainedModel, num_beams: int) -> str:
 
 
 def end_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The ids `generate` stops at: the generation config's EOS (one or several)."""
-    eos = model.generation_config.eos_token_id
+    """The ids `generate` stops at: the generation config's EOS (one or several), else the
+    tokenizer's."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
     eos = tokenizer.eos_token_id if eos is None else eos
     return [e for e in (eos if isinstance(eos, Sequence) else [eos]) if e is not None]
 
@@ -124,7 +125,7 @@ def decoding_options(
     return {
         "beam_size": num_beams,
         "end_token": end_tokens(model, tokenizer) or None,  # None: the converted model's EOS
-        "return_end_token": False,
+        "return_end_token": True,  # to tell a stop at EOS from one at max_new_tokens
         "repetition_penalty": config.repetition_penalty or 1.0,
         "no_repeat_ngram_size": config.no_repeat_ngram_size or 0,
     }
@@ -134,7 +135,7 @@ def run_batch(
     engine: ctranslate2.Generator | ctranslate2.Translator, tokenizer: PreTrainedTokenizerBase,
     tokens: list[list[str]], max_new_tokens: int, forced_eos: bool, options: dict[str, object],
 ) -> list[list[int]]:  # fmt: skip
-    """Generated ids per prompt, without the prompt, the decoder start token and EOS.
+    """Generated ids per prompt, without the prompt and the decoder start token, EOS included.
 
     Both engines count max_new_tokens as `generate` does (EOS included); a forced EOS
     (Marian's forced_eos_token_id) takes the last place, so one text token fewer.
@@ -151,18 +152,29 @@ def run_batch(
     return [list(r.sequences_ids[0]) for r in results]
 
 
+def split_end(row: list[int], ends: set[int]) -> tuple[list[int], bool]:
+    """The ids before the first end token, and whether there was one (a stop at EOS)."""
+    for position, token in enumerate(row):
+        if token in ends:
+            return row[:position], True
+    return row, False
+
+
 def generate_ct2(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ids: list[list[int]],
     max_new_tokens: int, num_beams: int, batch_size: int,
-) -> list[str]:  # fmt: skip
-    """Decoded completions of the prompts' token ids, in their order."""
+) -> tuple[list[str], list[bool]]:  # fmt: skip
+    """Decoded completions of the prompts' token ids, in their order, and whether each ended
+    with EOS (rather than at max_new_tokens)."""
     engine = engine_for(model, tokenizer)
     options = decoding_options(model, tokenizer, num_beams)
+    ends = set(options["end_token"] or [tokenizer.eos_token_id])
     forced_eos = model.generation_config.forced_eos_token_id is not None
-    texts = [""] * len(ids)
+    texts, ended = [""] * len(ids), [False] * len(ids)
     for chunk in batches([len(row) for row in ids], batch_size):
         tokens = [tokenizer.convert_ids_to_tokens(ids[i]) for i in chunk]
         rows = run_batch(engine, tokenizer, tokens, max_new_tokens, forced_eos, options)
         for index, row in zip(chunk, rows):
-            texts[index] = tokenizer.decode(row, skip_special_tokens=True).strip()
-    return texts
+            kept, ended[index] = split_end(row, ends)
+            texts[index] = tokenizer.decode(kept, skip_special_tokens=True).strip()
+    return texts, ended

@@ -89,6 +89,7 @@ class RunDir:
     marker = Inside(MARKER)
     seeds_summary = Inside(SEEDS_SUMMARY)  # a `--seeds` root: mean ± std over its seed runs
     calibration = Inside("calibration.json")  # `eval.calibrate`: the fitted temperature
+    faithfulness = Inside("eval", "faithfulness.json")  # `toolkit explain --faithfulness`
 
     def split_file(self, split: str) -> Path:
         """The held-out rows the run recorded (`splits/<split>.jsonl`)."""
@@ -102,7 +103,8 @@ class RunDir:
         return self.eval_dir / f"{checked_name(name, 'eval output')}_{what}.jsonl"
 
     def eval_results(self) -> list[Path]:
-        return sorted(self.eval_dir.glob("*.json"))
+        """`toolkit eval`'s results (not explain's faithfulness.json beside them)."""
+        return sorted(p for p in self.eval_dir.glob("*.json") if p != self.faithfulness)
 
     def seed_run(self, seed: int) -> RunDir:
         """One run of a `--seeds` root."""

@@ -37,6 +37,13 @@ def eval_(
         Path | None,
         typer.Option(help="Extra/overriding term groups for --fairness (json, same schema)."),
     ] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="Extra sentence templates for --fairness (json, same schema)."),
+    ] = None,
+    templated: Annotated[
+        bool, typer.Option(help="--fairness: also the templated probe (≥1,000 pairs a group).")
+    ] = True,
     metric: Annotated[
         str | None,
         typer.Option(help="Several runs: sort the comparison by this metric."),
@@ -46,8 +53,10 @@ def eval_(
     from toolkit.evaluation.fairness import Fairness
     from toolkit.evaluation.robustness import Perturb
 
-    if terms is not None and not fairness:
-        raise ToolkitError("--terms: only used with --fairness")
+    if (terms is not None or templates is not None) and not fairness:
+        raise ToolkitError(f"{'--terms' if terms else '--templates'}: only used with --fairness")
+    if templates is not None and not templated:
+        raise ToolkitError("--templates: not used with --no-templated")
     if len(targets) > 1 or metric is not None:
         if perturb is not None or fairness:
             raise ToolkitError("--perturb/--fairness: probe one run at a time")
@@ -59,7 +68,7 @@ def eval_(
         return
     target = targets[0]
     probes = [Perturb(perturb, perturb_p, seed)] if perturb is not None else []
-    probes += [Fairness(terms)] if fairness else []
+    probes += [Fairness(terms, templates, templated)] if fairness else []
     quiet_libraries()
     from toolkit.console import console, print_eval
     from toolkit.evaluation.scoring import evaluate_target
@@ -93,12 +102,21 @@ def merge(
 @friendly_errors
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (classification or QA).")],
-    text: Annotated[str, typer.Argument(help="Text to explain; the context, for QA.")],
+    text: Annotated[
+        str | None, typer.Argument(help="Text to explain; the context, for QA.")
+    ] = None,
     question: Annotated[str | None, typer.Option(help="The question (QA runs).")] = None,
     method: Annotated[
-        str, typer.Option(help="integrated-gradients or gradient-x-input.")
-    ] = "integrated-gradients",
-    steps: Annotated[int, typer.Option(min=1, help="Integrated-gradients steps.")] = 32,
+        str | None,
+        typer.Option(
+            help="integrated-gradients (default) or gradient-x-input; with --faithfulness also "
+            "both (its default)."
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Integrated-gradients steps (32; --faithfulness: 16)."),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option(help="Label to explain; default the predicted one."),
@@ -107,19 +125,50 @@ def explain(
         Path | None,
         typer.Option("--json", help="Also write the attributions to this json file."),
     ] = None,
+    faithfulness: Annotated[
+        bool,
+        typer.Option(
+            help="Classification: are the top-attributed words the ones the model needs? "
+            "Deletion/insertion curves on held-out test rows vs random orders (no TEXT)."
+        ),
+    ] = False,
+    rows: Annotated[int, typer.Option(help="--faithfulness: test rows sampled.")] = 100,
+    seed: Annotated[int, typer.Option(help="--faithfulness: seed of the rows and orders.")] = 0,
 ) -> None:
-    """Per-token attributions of one prediction (integrated gradients or gradient × input)."""
+    """Per-token attributions of one prediction (integrated gradients or gradient × input),
+    or with --faithfulness how faithful they are on held-out rows."""
+    if faithfulness:
+        explain_faithfulness(run_dir, text, question, target, json_out, method, rows, seed, steps)
+        return
+    if text is None:
+        raise ToolkitError("explain: give the TEXT to explain (or --faithfulness)")
     quiet_libraries()
     import json
 
     from toolkit.explain.attribution import explain_text, render_terminal, to_dict
 
-    explanation = explain_text(run_dir, text, question, method, steps, target)
+    method = method or "integrated-gradients"
+    explanation = explain_text(run_dir, text, question, method, steps or 32, target)
     render_terminal(explanation)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(to_dict(explanation), indent=1) + "\n", encoding="utf-8")
         typer.echo(f"written: {json_out}")
+
+
+def explain_faithfulness(run_dir, text, question, target, json_out, method, rows, seed, steps):
+    """`toolkit explain RUN --faithfulness`: measure, write RUN/eval/faithfulness.json, show."""
+    given = {"TEXT": text, "--question": question, "--target": target, "--json": json_out}
+    extra = [name for name, value in given.items() if value is not None]
+    if extra:
+        raise ToolkitError(f"--faithfulness: measures held-out rows; drop {', '.join(extra)}")
+    quiet_libraries()
+    from toolkit.explain.faithfulness import measure
+    from toolkit.explain.faithfulness_out import show, write
+
+    result, records = measure(run_dir, rows, method, seed, steps or 16)
+    show(result)
+    typer.echo(f"written: {write(run_dir, result, records)}")
 
 
 @app.command(name="report")

@@ -8,6 +8,11 @@ prediction flip rate, and the mean absolute and signed change of P(class) for th
 (else the first): signed = P(side-B text) − P(side-A text), e.g. female − male, over the pairs
 that swapped mostly one way. The pairs that flip go to `<run>/eval/<split>_fairness.jsonl`.
 The lists are probes, not ground truth: names signal a group only statistically.
+
+The templated probe (templates.py) does the same on sentences written for it, each filled for
+both sides of every pair of a group (at least 1,000 pairs a group), whatever the held-out data
+holds; its flipped pairs go to `<split>_fairness_templates.jsonl`. Every figure comes with its
+interval and the signed gap with its permutation p-value (certainty.py).
 """
 
 from __future__ import annotations
@@ -16,19 +21,22 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ToolkitError
+from toolkit.evaluation.certainty import figure_cells, pair_stats, reference_class
+from toolkit.evaluation.templates import Templates, load_templates, read_json
 from toolkit.tasks.classification import Classification
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from toolkit.evaluation.scoring import EvalContext
     from toolkit.tasks.base import Task
 
 TERMS_FILE = Path(__file__).with_name("fairness_terms.json")
 SCHEMA = 'schema: {"GROUP": {"sides": ["A", "B"], "pairs": [["he", "she"], ...], "about": "..."}}'
-POSITIVE = ("positive", "pos", "1", "true", "yes")
+__all__ = ["Fairness", "load_terms", "reference_class"]
 
 
 @dataclass
@@ -79,15 +87,6 @@ def load_terms(path: Path | None = None) -> dict[str, Group]:
     return groups
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ToolkitError(f"--terms {path}: cannot read it ({exc.__class__.__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise ToolkitError(f"--terms {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
-
-
 def parse_terms(data: Any, where: str) -> dict[str, Group]:
     if not isinstance(data, dict):
         raise ToolkitError(f"{where}: expected an object of groups; {SCHEMA}")
@@ -120,19 +119,17 @@ def is_pair(value: Any) -> bool:
     )
 
 
-def reference_class(names: list[str]) -> str:
-    """The class whose probability gap is reported: the positive one if any, else the first."""
-    return next((name for name in names if name.lower() in POSITIVE), names[0])
-
-
 class Fairness:
     """The `--fairness` probe (see scoring.py `evaluate_target`)."""
 
     key = "fairness"
 
-    def __init__(self, terms: Path | None = None) -> None:
-        self.terms = terms
+    def __init__(
+        self, terms: Path | None = None, templates: Path | None = None, templated: bool = True
+    ) -> None:
+        self.terms, self.template_file = terms, templates
         self.groups = load_terms(terms)
+        self.templates = load_templates(templates, self.groups) if templated else None
 
     def check(self, task: Task) -> None:
         if not task.capabilities().fairness:
@@ -164,7 +161,12 @@ class Fairness:
         groups = {name: summary(group, [p for p in pairs if p["group"] == name])
                   for name, group in self.groups.items()}  # fmt: skip
         terms = str(self.terms) if self.terms else "shipped"
-        return {"class": cls, "rows": len(rows), "terms": terms, "groups": groups, "file": str(out)}
+        result = {"class": cls, "rows": len(rows), "terms": terms, "groups": groups}
+        result["file"] = str(out)
+        if self.templates is not None:
+            result["templated"] = templated(context, self.groups, self.templates, cls)
+            result["templated"]["templates_file"] = str(self.template_file or "shipped")
+        return result
 
     def show(self, result: dict) -> None:
         print_fairness(result)
@@ -184,34 +186,81 @@ def pair_of(swap: tuple, before: dict, after: dict, cls: str) -> dict:
 
 
 def summary(group: Group, pairs: list[dict]) -> dict:
-    flipped = sum(p["flipped"] for p in pairs)
+    """The group's figures with their intervals (see certainty.py)."""
     oriented = [p["orient"] * p["gap"] for p in pairs if p["orient"]]
-    return {
-        "sides": list(group.sides), "pairs": len(pairs), "flipped": flipped,
-        "flip_rate": flipped / len(pairs) if pairs else None,
-        "mean_abs_gap": mean(abs(p["gap"]) for p in pairs) if pairs else None,
-        "signed_gap": mean(oriented) if oriented else None, "about": group.about,
-    }  # fmt: skip
+    stats = pair_stats([p["flipped"] for p in pairs], [p["gap"] for p in pairs], oriented)
+    return {"sides": list(group.sides), **stats, "about": group.about}
+
+
+def templated(context: EvalContext, groups: dict[str, Group], found: Templates, cls: str) -> dict:
+    """Each group's templates filled for both sides, scored in one batched pass."""
+    from toolkit.rundir import write_jsonl
+
+    filled = {name: found.pairs(name, group.pairs) for name, group in groups.items()}
+    texts = list(dict.fromkeys(text for pairs in filled.values() for a, b, _ in pairs
+                               for text in (a, b)))  # fmt: skip
+    scored = predict_texts(context, texts, cls)
+    summaries, flips = {}, []
+    for name, pairs in filled.items():
+        labels = [(scored[a][0], scored[b][0]) for a, b, _ in pairs]
+        gaps = [scored[b][1] - scored[a][1] for a, b, _ in pairs]
+        flipped = [x != y for x, y in labels]
+        stats = pair_stats(flipped, gaps, gaps)  # every pair is oriented: B text − A text
+        summaries[name] = {"sides": list(groups[name].sides), **stats}
+        flips += [{"group": name, "template": t, "text_a": a, "text_b": b, "prediction_a": x,
+                   "prediction_b": y, "gap": round(gap, 6)}
+                  for (a, b, t), (x, y), gap, f in zip(pairs, labels, gaps, flipped)
+                  if f]  # fmt: skip
+    out = context.run.eval_rows(context.name, "fairness_templates")
+    write_jsonl(out, flips)
+    return {"templates": len(found.templates), "texts": len(texts), "groups": summaries,
+            "file": str(out)}  # fmt: skip
+
+
+def predict_texts(context: EvalContext, texts: list[str], cls: str) -> dict[str, tuple[str, float]]:
+    """text -> (predicted label, P(cls)), from the length-sorted batched predict; no labels."""
+    from datasets import Dataset
+
+    from toolkit.evaluation.scoring import tokenize_table
+
+    task = context.task
+    assert isinstance(task, Classification)
+    table = Dataset.from_dict({task.text_column: texts})
+    tokenized = tokenize_table(task, context.loaded, table)
+    loaded, size = context.loaded, context.batch_size
+    rows = task.predict_rows(loaded, table, tokenized, size, context.precision)
+    return dict(zip(texts, zip(rows["label"], rows[f"prob_{cls}"])))
 
 
 def print_fairness(result: dict) -> None:
-    from rich.table import Table
-
     from toolkit.console import console
 
-    table = Table(title=f"fairness probe: P({result['class']}) under term swaps")
-    for header in ("group", "pairs", "flipped", "mean |ΔP|", "signed ΔP", "B − A"):
-        table.add_column(header, justify="left" if header in ("group", "B − A") else "right")
-    for name, g in result["groups"].items():
-        flipped = f"{g['flipped']} ({show(g['flip_rate'], '.1%')})" if g["pairs"] else "-"
-        table.add_row(name, str(g["pairs"]), flipped, show(g["mean_abs_gap"], ".4f"),
-                      show(g["signed_gap"], "+.4f"), " − ".join(g["sides"][::-1]))  # fmt: skip
-    console.print(table)
+    cls = result["class"]
+    console.print(group_table(f"fairness probe: P({cls}) under term swaps", result["groups"]))
     console.print(f"flipped pairs: {result['file']} (terms: {result['terms']})")
+    found = result.get("templated")
+    if found:
+        title = f"templated probe: P({cls}), {found['templates']} templates, both sides"
+        console.print(group_table(title, found["groups"]))
+        console.print(f"flipped pairs: {found['file']} (templates: {found['templates_file']})")
 
 
-def show(value: float | None, form: str) -> str:
-    return "-" if value is None else format(value, form)
+def group_table(title: str, groups: dict[str, dict]) -> Table:
+    """One row per group: pairs, flip rate, mean |ΔP|, signed ΔP (95% intervals), p-value of the
+    signed gap; in words where the pairs cannot tell."""
+    from rich import box
+    from rich.table import Table
+
+    caption = "[95% bootstrap interval]; p: sign-flip permutation test of the signed ΔP"
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True)
+    headers = ("group, B − A", "pairs", "flip rate", "mean |ΔP|", "signed ΔP", "p")
+    for header in headers:
+        left = header == headers[0]
+        table.add_column(header, justify="left" if left else "right", no_wrap=True)
+    for name, g in groups.items():
+        sides = " − ".join(g["sides"][::-1])
+        table.add_row(f"{name}\n{sides}", str(g["pairs"]), *figure_cells(g))
+    return table
 
 
 def without(row: dict, *keys: str) -> dict:

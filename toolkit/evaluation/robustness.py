@@ -6,8 +6,10 @@ training augmentation, toolkit/augment/views.py): `synonym` (WordNet synonyms), 
 variant per row from a fixed seed. QA answers are protected and re-anchored; a row whose answer
 is lost is dropped and counted. The result is the clean and perturbed metrics side by side,
 and, where predictions are labels (classification) or extracted spans (extractive QA), the flip
-rate: the share of scored rows whose prediction changes. The rows whose prediction changed go
-to `<run>/eval/<split>_perturb_<name>.jsonl`.
+rate: the share of scored rows whose prediction changes, and for class probabilities the mean
+|ΔP| and signed ΔP of the reference class, each with a bootstrap interval (and the signed gap
+with its permutation p-value; certainty.py), as are the perturbed metrics. The rows whose
+prediction changed go to `<run>/eval/<split>_perturb_<name>.jsonl`.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def score_perturbed(context, view, name, rows, perturbed, kept) -> dict:
         return {**entry, "metrics": None, "flip_rate": None}
     metrics, records = context.score(Dataset.from_list(perturbed, features=context.table.features))
     entry["metrics"] = scalars(metrics)
+    entry["intervals"] = {k: metrics[f"{k}_ci"] for k in entry["metrics"] if f"{k}_ci" in metrics}
     if entry["dropped"]:  # clean metrics on the same rows, for a like-for-like comparison
         entry["clean_scored"] = scalars(context.score(context.table.select(kept))[0])
     if len(records) != len(kept) or len(context.records) != len(rows):
@@ -121,12 +124,26 @@ def score_perturbed(context, view, name, rows, perturbed, kept) -> dict:
         if output_of(before) != output_of(record):
             changed.append(changed_row(slot, rows[i], new, i, before, record))
     if context.task.capabilities().flip_rate:  # labels or spans: a flip means something
-        entry["flipped"] = len(changed)
-        entry["flip_rate"] = len(changed) / len(kept)
+        entry.update(paired(context.records, kept, records))
     out = context.run.eval_rows(context.name, f"perturb_{name}")
     entry["file"] = str(out)
     write_jsonl(out, changed)
     return entry
+
+
+def paired(clean: list[dict], kept: list[int], records: list[dict]) -> dict:
+    """Flip rate and, where records carry class probabilities, ΔP of the reference class."""
+    from toolkit.evaluation.certainty import pair_stats, reference_class
+
+    before = [clean[i] for i in kept]
+    flipped = [output_of(old) != output_of(new) for old, new in zip(before, records)]
+    gaps: list[float] = []
+    if records and all("probabilities" in r for r in (*before, *records)):
+        cls = reference_class(list(records[0]["probabilities"]))
+        gaps = [new["probabilities"][cls] - old["probabilities"][cls]
+                for old, new in zip(before, records)]  # fmt: skip
+    stats = pair_stats(flipped, gaps, gaps)
+    return {**stats, "class": cls} if gaps else stats
 
 
 def changed_row(slot, old: dict, new: dict, index: int, before: dict, after: dict) -> dict:
@@ -151,29 +168,33 @@ def print_perturb(result: dict, names: list[str]) -> None:
     from rich.table import Table
 
     from toolkit.console import console
+    from toolkit.evaluation.certainty import figure_cells
 
     columns = list(result["clean"])
-    table = Table(title=f"robustness (p={result['p']}, seed {result['seed']})")
-    for column in ["", "edited", *columns, "flips"]:
+    caption = "[95% bootstrap interval]; p: sign-flip test of the signed ΔP"
+    table = Table(title=f"robustness (p={result['p']}, seed {result['seed']})", caption=caption)
+    for column in ["", "edited", *columns, "flips", "signed ΔP", "p"]:
         table.add_column(column, justify="right" if column else "left")
     clean = result["clean"]
-    table.add_row("clean", "", *(f"{clean[c]:.4g}" for c in columns), "")
+    table.add_row("clean", "", *(f"{clean[c]:.4g}" for c in columns), "", "", "")
     for name in names:
         entry = result[name]
-        shown = entry["metrics"] or {}
-        cells = [delta(shown.get(c), entry.get("clean_scored", clean).get(c)) for c in columns]
-        rate = entry.get("flip_rate")
-        flips = "" if rate is None else f"{entry['flipped']} ({rate:.1%})"
+        shown, bounds = entry["metrics"] or {}, entry.get("intervals") or {}
+        base = entry.get("clean_scored", clean)
+        cells = [delta(shown.get(c), base.get(c), bounds.get(c)) for c in columns]
+        figures = figure_cells(entry) if entry.get("flip_rate") is not None else [""] * 4
         edited = f"{entry['edited']}/{entry['rows']}"
         edited += f", {entry['dropped']} dropped" if entry["dropped"] else ""
-        table.add_row(name, edited, *cells, flips)
+        table.add_row(name, edited, *cells, figures[0], figures[2], figures[3])
     console.print(table)
     for name in names:
         if result[name].get("file"):
             console.print(f"changed predictions ({name}): {result[name]['file']}")
 
 
-def delta(value: float | None, base: float | None) -> str:
+def delta(value: float | None, base: float | None, interval: list | None = None) -> str:
+    """`0.75 (-0.05)` over its interval `[0.71, 0.79]`."""
     if value is None:
         return "-"
-    return f"{value:.4g}" if base is None else f"{value:.4g} ({value - base:+.3g})"
+    shown = f"{value:.4g}" if base is None else f"{value:.4g} ({value - base:+.3g})"
+    return shown + (f"\n[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "")

@@ -131,6 +131,12 @@ class DataSection(Section):
         0.1, gt=0, lt=1, description="Fraction of train held out for test when no file."
     )
     split_seed: int = Field(42, description="Seed of the held-out split carving.")
+    group_column: str | None = Field(
+        None,
+        description="Carve the held-out splits by whole groups of this column (e.g. book): no "
+        "value of it is in two splits, so near-duplicate rows of one group cannot leak from "
+        "train into test; the sizes are then as close to the fractions as the groups allow.",
+    )
 
 
 class EarlyStopping(Section):

@@ -13,6 +13,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from toolkit.evaluation.certainty import NOTE
 from toolkit.report.markup import Num, is_metric, note, number, table, text, with_interval
 from toolkit.rundir import RunDir
 
@@ -58,13 +59,26 @@ def evaluations_section(results: dict[str, dict], broken: list[str]) -> str:
     return "".join(parts)
 
 
-def change(value: object, base: object) -> object:
-    """`0.75 (-0.05)`: a perturbed metric beside its change from the clean score."""
+def change(value: object, base: object, scores: dict | None = None) -> object:
+    """`0.75 (-0.05) [0.71, 0.79]`: a perturbed metric, its change from the clean score, and
+    its interval when recorded."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return ""
+    shown = with_interval(scores, next(iter(scores))) if scores else None
+    shown = shown or number(value)
     if not isinstance(base, (int, float)) or isinstance(base, bool):
-        return number(value)
-    return Num(f"{number(value)} ({value - base:+.3g})")
+        return shown
+    return Num(f"{shown} ({value - base:+.3g})")
+
+
+def figures(stats: dict) -> list[object]:
+    """Report cells of a probe's paired figures: flip rate, mean |ΔP|, signed ΔP and its p, each
+    with its interval; the words "too few pairs to conclude" where the pairs cannot tell."""
+    if stats.get("conclusive") is False:
+        return [stats.get("note") or NOTE, "", "", ""]
+    cells = [with_interval(stats, k) or "" for k in ("flip_rate", "mean_abs_gap", "signed_gap")]
+    p = stats.get("signed_gap_p")
+    return [*cells, Num(f"{p:.3g}") if isinstance(p, (int, float)) else ""]
 
 
 def robustness_section(results: dict[str, dict]) -> str:
@@ -85,14 +99,16 @@ def robustness_section(results: dict[str, dict]) -> str:
             edited += f", {entry['dropped']} dropped" if entry.get("dropped") else ""
             scores = entry.get("metrics") or {}
             base = entry.get("clean_scored") or clean  # like for like when rows were dropped
-            cells = [change(scores.get(k), base.get(k)) for k in keys]
-            rows.append([name, kind, edited, entry.get("flip_rate"), *cells])
+            bounds = {k: {k: scores.get(k), f"{k}_ci": v}
+                      for k, v in (entry.get("intervals") or {}).items()}  # fmt: skip
+            cells = [change(scores.get(k), base.get(k), bounds.get(k)) for k in keys]
+            rows.append([name, kind, edited, *figures(entry)[:1], *cells, *figures(entry)[2:]])
         lead = (
-            f"p={found.get('p')}, seed {found.get('seed')}; flip rate: share of predictions changed"
+            f"p={found.get('p')}, seed {found.get('seed')}; flip rate: share of predictions "
+            "changed; [95% bootstrap interval]; p: sign-flip test of the signed ΔP"
         )
-        parts.append(
-            note(lead) + table(["eval", "perturbation", "edited rows", "flip rate", *keys], rows)
-        )
+        header = ["eval", "perturbation", "edited rows", "flip rate", *keys, "signed ΔP", "p"]
+        parts.append(note(lead) + table(header, rows))
     return "".join(parts) or note(f"no --perturb results in eval/ ({EVAL_HELP})")
 
 
@@ -103,18 +119,28 @@ def fairness_section(results: dict[str, dict]) -> str:
         found = result.get("fairness")
         if not isinstance(found, dict):
             continue
-        rows = []
-        for group, stats in (found.get("groups") or {}).items():
-            if isinstance(stats, dict):
-                sides = stats.get("sides") or []
-                rows.append([name, group, stats.get("pairs"), stats.get("flip_rate"),
-                             stats.get("mean_abs_gap"), stats.get("signed_gap"),
-                             " − ".join(map(str, sides[::-1]))])  # fmt: skip
         terms = found.get("terms", "?")
         lead = f"P({found.get('class', '?')}) under identity-term swaps; terms: {terms}"
-        header = ["eval", "group", "pairs", "flip rate", "mean |ΔP|", "signed ΔP", "sign: B − A"]
-        parts.append(note(lead) + table(header, rows))
+        parts.append(note(lead) + group_table(name, found.get("groups")))
+        templated = found.get("templated")
+        if isinstance(templated, dict):
+            lead = (
+                f"templated probe: {templated.get('templates', '?')} templates filled for "
+                f"both sides of each pair; templates: {templated.get('templates_file', '?')}"
+            )
+            parts.append(note(lead) + group_table(name, templated.get("groups")))
     return "".join(parts) or note(f"no --fairness results in eval/ ({EVAL_HELP})")
+
+
+def group_table(name: str, groups: object) -> str:
+    """One row per term group: pairs, then its figures with intervals and p (or the words)."""
+    rows = []
+    for group, stats in (groups if isinstance(groups, dict) else {}).items():
+        if isinstance(stats, dict):
+            sides = " − ".join(map(str, (stats.get("sides") or [])[::-1]))
+            rows.append([name, group, stats.get("pairs"), *figures(stats), sides])
+    header = ["eval", "group", "pairs", "flip rate", "mean |ΔP|", "signed ΔP", "p", "sign: B − A"]
+    return note("[95% bootstrap interval]; p: sign-flip permutation test") + table(header, rows)
 
 
 def calibration_section(record: dict | None) -> str:

@@ -19,6 +19,7 @@ from toolkit.atomic import write_text_atomically
 from toolkit.errors import ToolkitError
 from toolkit.report import evals
 from toolkit.report.data import confidences, load_run, read_jsonl, report_task
+from toolkit.report.faithfulness import faithfulness_section
 from toolkit.report.markup import is_metric, note, page, table, text, with_interval
 from toolkit.report.tuning import report_target, tuning_section
 from toolkit.rundir import RunDir
@@ -27,7 +28,8 @@ from toolkit.tasks.base import ReportPieces, Task
 SECTIONS = {
     "summary": "Summary", "metrics": "Metrics", "curves": "Training curves",
     "confusion": "Confusion matrix and reliability", "errors": "Worst errors", "samples": "Samples",
-    "explanation": "Explanation", "evaluations": "Evaluations (toolkit eval)",
+    "explanation": "Explanation", "faithfulness": "Faithfulness of explanations",
+    "evaluations": "Evaluations (toolkit eval)",
     "robustness": "Robustness (--perturb)", "fairness": "Fairness (--fairness)",
     "calibration": "Calibration", "tuning": "Tuning", "recipe": "Recipe", "versions": "Versions",
 }  # fmt: skip
@@ -213,6 +215,7 @@ def render(run: dict, explain: bool = True) -> str:
         "errors": errors_section(run, pieces),
         "samples": samples_section(pieces),
         "explanation": explanation_section(run, task, pieces, explain),
+        "faithfulness": faithfulness_section(run["dir"]),
         "evaluations": evals.evaluations_section(results, broken),
         "robustness": evals.robustness_section(results),
         "fairness": evals.fairness_section(results),

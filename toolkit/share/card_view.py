@@ -77,12 +77,12 @@ def robustness(facts: RunFacts) -> list[dict]:
         for kind, entry in probe.items():
             if not isinstance(entry, dict) or "edited" not in entry:
                 continue
-            perturbed = (entry.get("metrics") or {}).get(metric)
-            flips = entry.get("flip_rate")
+            perturbed = {**(entry.get("metrics") or {})}
+            perturbed[f"{metric}_ci"] = (entry.get("intervals") or {}).get(metric)
             rows.append([
                 kind, f"{entry['edited']} of {entry.get('rows', '?')}",
-                number(probe["clean"].get(metric, "-")), number(perturbed if perturbed is not None
-                else "-"), f"{flips:.1%}" if is_number(flips) else "-",
+                number(probe["clean"].get(metric, "-")), with_ci(perturbed, metric, ".4g"),
+                figure(entry, "flip_rate", ".1%"),
             ])  # fmt: skip
         title = f"{name} (p={probe.get('p')}, seed {probe.get('seed')})"
         blocks.append({"title": title, "metric": metric or "metric", "rows": rows})
@@ -96,16 +96,44 @@ def fairness(facts: RunFacts) -> list[dict]:
         probe = scores.get("fairness")
         if not isinstance(probe, dict) or not isinstance(probe.get("groups"), dict):
             continue
-        rows = []
-        for group, g in probe["groups"].items():
-            flips = g.get("flip_rate")
-            flipped = f"{g.get('flipped')} ({flips:.1%})" if is_number(flips) else "-"
-            gaps = [number(g[k]) if is_number(g.get(k)) else "-" for k in ("mean_abs_gap",
-                    "signed_gap")]  # fmt: skip
-            rows.append([group, str(g.get("pairs", 0)), flipped, *gaps])
         title = f"{name}: P({probe.get('class')}) over {probe.get('rows', '?')} rows"
-        blocks.append({"title": title, "rows": rows})
+        blocks.append({"title": title, "rows": group_rows(probe["groups"])})
+        templated = probe.get("templated")
+        if isinstance(templated, dict) and isinstance(templated.get("groups"), dict):
+            title = f"{name}: P({probe.get('class')}), {templated.get('templates')} templates"
+            blocks.append({"title": title, "rows": group_rows(templated["groups"])})
     return blocks
+
+
+def group_rows(groups: dict) -> list[list[str]]:
+    """Per term group: pairs, flip rate, mean and signed ΔP with intervals, and p (or words)."""
+    rows = []
+    for group, g in groups.items():
+        p = g.get("signed_gap_p")
+        cells = [figure(g, "flip_rate", ".1%"), figure(g, "mean_abs_gap", ".4f"),
+                 figure(g, "signed_gap", "+.4f"), f"{p:.3g}" if is_number(p) else "-"]  # fmt: skip
+        if g.get("conclusive") is False:
+            cells = [g.get("note") or "too few pairs to conclude", "", "", ""]
+        rows.append([group, str(g.get("pairs", 0)), *cells])
+    return rows
+
+
+def figure(stats: dict, key: str, form: str) -> str:
+    return (
+        "too few pairs to conclude"
+        if stats.get("conclusive") is False
+        else with_ci(stats, key, form)
+    )
+
+
+def with_ci(stats: dict, key: str, form: str) -> str:
+    """`0.013 [0.009, 0.019]`, or "-" without a value."""
+    value, interval = stats.get(key), stats.get(f"{key}_ci")
+    if not is_number(value):
+        return "-"
+    if not interval:
+        return format(value, form)
+    return f"{value:{form}} [{interval[0]:{form}}, {interval[1]:{form}}]"
 
 
 def training(facts: RunFacts) -> list[tuple[str, str]]:

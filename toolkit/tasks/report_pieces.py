@@ -6,6 +6,15 @@ from typing import Any
 
 from toolkit.tasks.base import Record, ReportPieces
 
+SAMPLES_SHOWN, SAMPLE_SEED = 10, 0
+
+
+def sample_indices(count: int, shown: int, seed: int = SAMPLE_SEED) -> list[int]:
+    """`shown` of range(count) drawn with `seed`, sorted; all of them when there are fewer."""
+    import numpy as np
+
+    return sorted(np.random.default_rng(seed).permutation(count)[:shown].tolist())
+
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -17,8 +26,10 @@ def score_of(record: Record) -> float:
 
 def generated_text(records: list[Record], fields: tuple[str, ...]) -> ReportPieces:
     """Tasks that write text: the lowest-scoring examples when a score is recorded, and the
-    records' `fields` as samples."""
-    samples = [[r.get(f, "") for f in fields] for r in records]
+    records' `fields` as samples: a seeded draw across all of them, in their order (the
+    first rows of a split are often one part of its source, e.g. one book)."""
+    shown = sample_indices(len(records), SAMPLES_SHOWN)
+    samples = [[records[i].get(f, "") for f in fields] for i in shown]
     scored = sorted((r for r in records if is_number(r.get("score"))), key=score_of)
     if not scored:
         lead = "no per-example score recorded for this task: see the samples"

@@ -20,12 +20,13 @@ from toolkit.errors import ToolkitError
 from toolkit.recipe.section import Section
 from toolkit.tasks import text_to_text as t2t
 from toolkit.tasks.base import Capabilities, Head, ReportPieces, Task
-from toolkit.tasks.report_pieces import generated_text
+from toolkit.tasks.report_pieces import generated_text, sample_indices
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
 
+    from toolkit.generation import Generations
     from toolkit.models import Family, LoadedModel
     from toolkit.tasks.base import Batch, Record
 
@@ -47,7 +48,13 @@ class TextGenerationSettings(Section):
     )
     block_size: int = Field(128, ge=8, le=8192, description="Tokens per training block/example.")
     max_target_length: int = Field(128, ge=4, le=8192, description="Target tokens kept.")
-    samples: int = Field(8, ge=0, description="Sample generations written to the run directory.")
+    samples: int = Field(
+        8,
+        ge=0,
+        description="Causal mode: texts continued at evaluation, a seeded sample across the split "
+        "(train.seed), written to the run directory.",
+    )
+    chat_template: t2t.ChatSetting = Field("auto", description=t2t.CHAT_HELP)
     generation: t2t.GenerationSettings = t2t.GenerationSettings()
 
 
@@ -63,6 +70,7 @@ class TextGeneration(Task[dict]):
 
     def __init__(self, settings: TextGenerationSettings, seed: int = 0):
         self.settings = settings
+        self.seed = seed
         self.mode = t2t.PROMPT
         self.generation_backend = "transformers"  # the one the last generation ran on
 
@@ -123,11 +131,24 @@ class TextGeneration(Task[dict]):
         s = self.settings
         if self.causal:
             return self.blocks(batch[s.text_column], tokenizer)
-        t2t.check_prompt_lengths(tokenizer, batch[s.prompt_column], s.block_size, "task.block_size")
+        prompts = self.format_prompts(batch[s.prompt_column], tokenizer)
+        t2t.check_prompt_lengths(tokenizer, prompts, s.block_size, "task.block_size")
         return t2t.encode_pairs(
-            tokenizer, self.decoder_only, batch[s.prompt_column], batch.get(s.completion_column),
-            s.block_size, s.max_target_length,
+            tokenizer, self.decoder_only, prompts, batch.get(s.completion_column),
+            s.block_size, s.max_target_length, self.chat(tokenizer),
         )  # fmt: skip
+
+    def chat(self, tokenizer: PreTrainedTokenizerBase) -> bool:
+        """Prompt→completion on a decoder: whether prompts go through the chat template."""
+        if self.causal and self.settings.chat_template is True:
+            raise ToolkitError("task.chat_template: true needs mode: prompt-completion")
+        return not self.causal and t2t.uses_chat(
+            self.settings.chat_template, tokenizer, self.decoder_only
+        )
+
+    def format_prompts(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[str]:
+        chat = self.chat(tokenizer)
+        return [t2t.render_prompt(tokenizer, prompt, chat) for prompt in prompts]
 
     def blocks(self, texts: list[str], tokenizer: PreTrainedTokenizerBase) -> Batch:
         """Causal LM examples: with packing, texts joined by EOS and cut into full blocks (the
@@ -155,18 +176,22 @@ class TextGeneration(Task[dict]):
         self, loaded: LoadedModel, table: Dataset, tokenized: Dataset, batch_size: int,
         precision: str,
     ) -> dict:  # fmt: skip
-        """Held-out loss (→ perplexity) and generations: all rows for text-to-text, the first
-        `samples` rows continued from their opening words for causal LM."""
+        """Held-out loss (→ perplexity) and generations: all rows for text-to-text, `samples`
+        rows drawn across the split continued from their opening words for causal LM."""
         sources, references = self.sources_and_references(table)
-        generated = self.generate(loaded, sources, batch_size)
+        generations = self.generations(loaded, sources, batch_size)
         loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
-        return {"sources": sources, "references": references, "generated": generated, "loss": loss}
+        return {"sources": sources, "references": references, "generated": generations.texts,
+                "ended": generations.ended, "loss": loss}  # fmt: skip
 
     def sources_and_references(self, table: Dataset) -> tuple[list[str], list[str]]:
         s = self.settings
         if not self.causal:
             return list(table[s.prompt_column]), list(table[s.completion_column])
-        texts = list(table[s.text_column][: s.samples])
+        # Drawn across the split with the run's seed: its first rows are often one part of the
+        # source (Genesis, for the Bible).
+        rows = sample_indices(len(table), s.samples, self.seed)
+        texts = list(table.select(rows)[s.text_column])
         words = [text.split() for text in texts]
         cut = [max(1, len(w) // 3) for w in words]  # continue from the opening third
         return [" ".join(w[:c]) for w, c in zip(words, cut)], [
@@ -174,6 +199,8 @@ class TextGeneration(Task[dict]):
         ]
 
     def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
+        from toolkit.generation import eos_metrics
+
         loss = outputs["loss"]
         result: dict[str, Any] = {"loss": loss, "perplexity": metrics.perplexity(loss)}
         if not self.causal:
@@ -181,6 +208,7 @@ class TextGeneration(Task[dict]):
         result["samples" if not self.causal else "blocks"] = (
             len(outputs["references"]) if not self.causal else len(tokenized)
         )
+        result.update(eos_metrics(outputs["ended"]))
         result["generation_backend"] = self.generation_backend
         return result
 
@@ -197,16 +225,21 @@ class TextGeneration(Task[dict]):
         return {"generated": self.generate(loaded, list(table[self.columns[0]]), batch_size)}
 
     def generate(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> list[str]:
+        return self.generations(loaded, sources, batch_size).texts
+
+    def generations(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> Generations:
         """Batched, length-sorted generation from `sources` (cut to block_size tokens)."""
-        from toolkit.generation import generate_texts
+        from toolkit.generation import generate_all
 
         generation = self.settings.generation
-        texts, self.generation_backend = generate_texts(
-            loaded.model, loaded.tokenizer, sources, batch_size=batch_size,
-            max_new_tokens=generation.max_new_tokens, num_beams=generation.num_beams,
-            max_input_length=self.settings.block_size, backend=generation.backend,
+        result = generate_all(
+            loaded.model, loaded.tokenizer, self.format_prompts(sources, loaded.tokenizer),
+            batch_size=batch_size, max_new_tokens=generation.max_new_tokens,
+            num_beams=generation.num_beams, max_input_length=self.settings.block_size,
+            backend=generation.backend,
         )  # fmt: skip
-        return texts
+        self.generation_backend = result.backend
+        return result
 
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)

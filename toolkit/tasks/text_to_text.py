@@ -9,7 +9,7 @@ text-to-text generation, generative QA), across the three families:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 from pydantic import Field
@@ -58,6 +58,37 @@ class GenerationSettings(Section):
             )
 
 
+ChatSetting = Union[bool, Literal["auto"]]  # noqa: UP007 (pydantic reads the union)
+CHAT_HELP = (
+    "Decoder-only models: render the prompt with the tokenizer's chat template (the prompt as "
+    "the user's message, the target as the assistant's answer; the loss stays on the answer). "
+    "auto: where the tokenizer has one (Instruct checkpoints)."
+)
+
+
+def uses_chat(setting: ChatSetting, tokenizer: PreTrainedTokenizerBase, decoder_only: bool) -> bool:
+    """Whether prompts go through the chat template; `true` without one is refused."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if setting is True and not (decoder_only and has_template):
+        why = "the model is not decoder-only" if not decoder_only else "its tokenizer has none"
+        raise ToolkitError(f"task.chat_template: true, but {why}; set it to auto or false")
+    return decoder_only and has_template and setting is not False
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool) -> str:
+    """The prompt as the model reads it: `text`, or the user turn of a chat with the assistant's
+    turn opened. A BOS the template writes is dropped when tokenizing adds one anyway."""
+    if not chat:
+        return text
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
+    bos = tokenizer.bos_token
+    if bos and rendered.startswith(bos) and tokenizer.bos_token_id in tokenizer("")["input_ids"]:
+        rendered = rendered[len(bos) :]
+    return rendered
+
+
 def seq2seq_head(family: Family) -> Head:
     """The model a text-to-text task trains for this family, and how it feeds it."""
     if family.is_decoder:
@@ -78,9 +109,14 @@ def encode_pairs(
     targets: list[str] | None,
     max_source: int,
     max_target: int,
+    chat: bool = False,
 ) -> dict[str, list]:
     """Token ids and labels for (source, target) pairs; see the module docstring for the layouts.
-    Without targets (`toolkit predict`'s unlabeled rows): the sources' token ids alone."""
+    Without targets (`toolkit predict`'s unlabeled rows): the sources' token ids alone. `chat`:
+    the sources are rendered chat prompts, whose assistant turn the target starts right away.
+
+    The EOS closing each target is a label, never masked (also where pad = EOS): it is what
+    teaches a fine-tuned decoder to stop."""
     if not decoder_only or targets is None:
         encoded = tokenizer(sources, truncation=True, max_length=max_source)
         if targets is not None:
@@ -91,7 +127,7 @@ def encode_pairs(
         return dict(encoded)
     prompts = tokenizer(sources, truncation=True, max_length=max_source)["input_ids"]
     answers = tokenizer(
-        [" " + t for t in targets],
+        [t if chat else " " + t for t in targets],
         add_special_tokens=False,
         truncation=True,
         max_length=max_target - 1,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, PretrainedConfig, PreTrainedTokenizerBase
 
+    from toolkit.generation import Generations
     from toolkit.models import Family, LoadedModel
     from toolkit.tasks.base import Batch, Record
 
@@ -44,6 +45,7 @@ class TranslationSettings(Section):
         "Translate {source_lang} to {target_lang}:\n{source}\n{target_lang}:",
         description="Prompt for decoder-only models; the loss covers the target tokens only.",
     )
+    chat_template: t2t.ChatSetting = Field("auto", description=t2t.CHAT_HELP)
     max_source_length: int = Field(128, ge=4, le=8192, description="Source tokens kept.")
     max_target_length: int = Field(128, ge=4, le=8192, description="Target tokens kept.")
     generation: t2t.GenerationSettings = t2t.GenerationSettings()
@@ -159,6 +161,15 @@ class Translation(Task[dict]):
                     f"{where_row(where, row)}: the {missing[0]!r} side is missing or empty"
                 )
 
+    def chat(self, tokenizer: PreTrainedTokenizerBase) -> bool:
+        return t2t.uses_chat(self.settings.chat_template, tokenizer, self.decoder_only)
+
+    def format_sources(self, sources: list[str], tokenizer: PreTrainedTokenizerBase) -> list[str]:
+        """The texts the model reads: prompts (chat-rendered where it applies) or prefixed."""
+        chat = self.chat(tokenizer)
+        formatted = [self.format_source(source) for source in sources]
+        return [t2t.render_prompt(tokenizer, text, chat) for text in formatted]
+
     def format_source(self, source: str) -> str:
         s = self.settings
         if self.decoder_only:
@@ -178,12 +189,13 @@ class Translation(Task[dict]):
 
     def preprocess(self, batch: Batch, tokenizer: PreTrainedTokenizerBase) -> Batch:
         sources, targets = self.pairs(batch)
-        prompts = [self.format_source(source) for source in sources]
+        prompts = self.format_sources(sources, tokenizer)
         s = self.settings
         t2t.check_prompt_lengths(tokenizer, prompts, s.max_source_length, "task.max_source_length")
         return t2t.encode_pairs(
-            tokenizer, self.decoder_only, prompts, targets, s.max_source_length, s.max_target_length
-        )
+            tokenizer, self.decoder_only, prompts, targets, s.max_source_length,
+            s.max_target_length, self.chat(tokenizer),
+        )  # fmt: skip
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
         return t2t.collator(tokenizer)
@@ -196,19 +208,23 @@ class Translation(Task[dict]):
     ) -> dict:  # fmt: skip
         """Batched, length-sorted generation plus the held-out loss on the references."""
         sources, references = self.pairs(table[:])
-        translations = self.translate(loaded, sources, batch_size)
+        generations = self.generations(loaded, sources, batch_size)
         loss = t2t.mean_token_loss(loaded.model, tokenized, loaded.tokenizer, batch_size)
         return {
             "sources": sources,
             "references": references,
-            "translations": translations,
+            "translations": generations.texts,
+            "ended": generations.ended,
             "loss": loss,
         }
 
     def score(self, outputs: dict, tokenized: Dataset) -> dict[str, Any]:
+        from toolkit.generation import eos_metrics
+
         result = metrics.translation_metrics(outputs["translations"], outputs["references"])
         loss = outputs["loss"]
         return {**result, "loss": loss, "perplexity": metrics.perplexity(loss),
+                **eos_metrics(outputs["ended"]),
                 "generation_backend": self.generation_backend}  # fmt: skip
 
     def postprocess(self, outputs: dict, table: Dataset) -> list[Record]:
@@ -226,16 +242,20 @@ class Translation(Task[dict]):
         }
 
     def translate(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> list[str]:
+        return self.generations(loaded, sources, batch_size).texts
+
+    def generations(self, loaded: LoadedModel, sources: list[str], batch_size: int) -> Generations:
         """Batched, length-sorted generation from the formatted sources."""
-        from toolkit.generation import generate_texts
+        from toolkit.generation import generate_all
 
         generation = self.settings.generation
-        texts, self.generation_backend = generate_texts(
-            loaded.model, loaded.tokenizer, [self.format_source(s) for s in sources],
+        result = generate_all(
+            loaded.model, loaded.tokenizer, self.format_sources(sources, loaded.tokenizer),
             batch_size=batch_size, max_new_tokens=generation.max_new_tokens,
             num_beams=generation.num_beams, backend=generation.backend,
         )  # fmt: skip
-        return texts
+        self.generation_backend = result.backend
+        return result
 
     def report(self, records: list[Record], rows: list[dict]) -> ReportPieces:
         return generated_text(records, self.SAMPLE_FIELDS)
