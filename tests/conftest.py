@@ -324,6 +324,15 @@ def make_recipe(
     return path
 
 
+def fake_run(tmp_path, model_dir, **task):
+    """A run directory whose model/ is a fixture checkpoint: enough to be refused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model").symlink_to(model_dir, target_is_directory=True)
+    make_recipe(run / "recipe.yaml", model_dir, "train.csv", run, task=task)
+    return run
+
+
 def qa_recipe(tmp_path: Path, model_dir, data_file, task=None, **sections) -> Path:
     """A question-answering recipe (64-token windows, stride 16) writing to tmp_path / "run"."""
     settings = {"name": "qa", "max_length": 64, "stride": 16, "generation": {"max_new_tokens": 6}}

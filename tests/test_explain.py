@@ -11,6 +11,7 @@ from conftest import (
     NEGATIVE,
     POSITIVE,
     fails_cleanly,
+    fake_run,
     make_recipe,
     qa_recipe,
     qa_rows,
@@ -123,15 +124,6 @@ def test_qa_attributes_question_and_context(tiny_models, tmp_path, runner):
     assert c["gap"] <= GAP_ALLOWED * max(0.1, abs(c["difference"])) and c["steps"] < 32 * REFINE
     assert "question: where was bob born ?" in result.output
     fails_cleanly(runner, ["explain", str(tmp_path / "run"), context], "need --question")
-
-
-def fake_run(tmp_path, model_dir, **task):
-    """A run directory whose model/ is a fixture checkpoint: enough to be refused."""
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "model").symlink_to(model_dir, target_is_directory=True)
-    make_recipe(run / "recipe.yaml", model_dir, "train.csv", run, task=task)
-    return run
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,16 @@ import random
 
 import numpy as np
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, fails_cleanly, make_recipe, run_ok, write_csv
+from conftest import (
+    FILLER,
+    NEGATIVE,
+    POSITIVE,
+    fails_cleanly,
+    fake_run,
+    make_recipe,
+    run_ok,
+    write_csv,
+)
 
 CUE = "superb"
 OTHERS = [word for word in FILLER + POSITIVE + NEGATIVE if word != CUE]
@@ -100,15 +109,6 @@ def test_too_few_rows_to_conclude(cue_run, runner):
     found, rows, output = measured(runner, cue_run, "--rows", 8, "--method", "gradient-x-input")
     assert found["rows"] == len(rows) == 8
     assert "gradient-x-input: too few rows to conclude (8 < 30)" in output
-
-
-def fake_run(tmp_path, model_dir, **task):
-    """A run directory whose model/ is a fixture checkpoint: enough to be refused."""
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "model").symlink_to(model_dir, target_is_directory=True)
-    make_recipe(run / "recipe.yaml", model_dir, "train.csv", run, task=task)
-    return run
 
 
 @pytest.mark.parametrize(
